@@ -1,0 +1,62 @@
+// Listener bind addresses (SPEC §2): URL parsing and the two loopback-clamping rules.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ip_address.hpp"
+#include "netfence/config.hpp"
+#include "netfence/result.hpp"
+
+namespace netfence::config {
+
+struct ListenerAddress {
+  core::IpAddress ip;
+  std::uint16_t port = 0;
+  /// "ip:port", IPv6 bracketed.
+  std::string to_string() const;
+  bool operator==(const ListenerAddress&) const = default;
+};
+
+struct ParsedListener {
+  ListenerAddress address;
+  /// Compat warnings, complete texts without the key prefix, e.g.
+  /// "host name \"proxy.local\" is not an IP address; using 127.0.0.1",
+  /// "userinfo ignored", "path ignored".
+  std::vector<std::string> warnings;
+};
+
+/// Parses "[scheme://][userinfo@]host[:port][/path]" (schemes http, https, socks5, socks5h are
+/// ignored). `localhost` → 127.0.0.1; IP literals as is (IPv6 bracketed, or unbracketed when it
+/// is the whole value); other names → 127.0.0.1 with a warning. Missing port → default_port;
+/// port 0 allowed (ephemeral). A non-numeric or out-of-range port is an Error (code "config")
+/// whose message is the part after "network.<key>: ", e.g. `expected a port from 0 to 65535,
+/// got "80a"`.
+Result<ParsedListener> parse_listener_url(std::string_view value, std::uint16_t default_port);
+
+enum class LogLevel : std::uint8_t { info, warn };
+struct LogLine {
+  LogLevel level;
+  std::string text;
+};
+
+struct ListenerPlan {
+  std::optional<ListenerAddress> http;    // absent when enabled = false
+  std::optional<ListenerAddress> socks5;  // absent when enable_socks5 = false or disabled
+  std::optional<ListenerAddress> admin;   // absent when enable_admin = false or disabled
+  /// The §2 log lines in order: parse warnings, clamp warnings (rule 1 / rule 2) and
+  /// "... because <flag> = true" notices. (Bind lines are logged by the listeners.)
+  std::vector<LogLine> log;
+};
+
+/// Applies §2: parses the three URLs of an already validated Config, then the clamping rules.
+/// Optional overrides (library builder) replace the config URLs and are clamped the same way.
+Result<ListenerPlan> plan_listeners(const Config& cfg,
+                                    std::optional<std::string_view> http_override = {},
+                                    std::optional<std::string_view> socks_override = {},
+                                    std::optional<std::string_view> admin_override = {});
+
+}  // namespace netfence::config
