@@ -1,1 +1,170 @@
-// placeholder: implemented in a later commit
+#include "policy/evaluate.hpp"
+
+#include "core/address_class.hpp"
+
+namespace netfence::policy {
+namespace {
+
+Judgement refuse(Reason r, DecisionSource s) {
+  Judgement j;
+  j.verdict = Verdict::deny;
+  j.reason = r;
+  j.source = s;
+  return j;
+}
+
+Outcome done_domain(Judgement j) {
+  Outcome o;
+  o.decision.domain = std::move(j);
+  return o;
+}
+
+Outcome done_non_domain(Judgement j) {
+  Outcome o;
+  o.decision.non_domain = std::move(j);
+  return o;
+}
+
+bool is_localhost_name(const std::string& name) {
+  return name == "localhost" || name.ends_with(".localhost");
+}
+
+// Step 6 for one address (SPEC §6.2 rules 2–4). Returns the refusal reason, if any.
+std::optional<Reason> vet_address(const Snapshot& snap, const Environment& env,
+                                  const core::CanonicalHost& host, bool literal_or_localhost,
+                                  const core::IpAddress& raw) {
+  const core::IpAddress a = raw.unmapped();
+  if (core::is_metadata(a)) {
+    // Credentials live there: only an exact IP allowlist entry opens it (rule 3).
+    if (!snap.allowed.contains_ip(a)) return Reason::not_allowed_local;
+  } else if (core::is_non_public(a, env.own_addresses)) {
+    bool ok = snap.allow_local_binding ||
+              (literal_or_localhost && snap.allowed.matches_exact(host));
+    if (!ok) return Reason::not_allowed_local;
+  }
+  if (snap.denied.contains_ip(a)) return Reason::denied;
+  return std::nullopt;
+}
+
+// SPEC §6.3.
+bool is_self_target(const Environment& env, const core::IpAddress& raw, std::uint16_t port) {
+  const core::IpAddress a = raw.unmapped();
+  if (env.admin && port == env.admin->port && core::is_own_host(a, env.own_addresses)) {
+    return true;
+  }
+  for (const auto& l : {env.http, env.socks5}) {
+    if (!l || port != l->port) continue;
+    const core::IpAddress lip = l->ip.unmapped();
+    if (a == lip || core::is_unspecified(a) ||
+        (core::is_unspecified(lip) && core::is_own_host(a, env.own_addresses))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool is_read_only_method(std::string_view method) noexcept {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
+}
+
+Outcome evaluate(const Snapshot& snap, const Environment& env,
+                 const RequestFacts& facts) noexcept {
+  const core::CanonicalHost& host = *facts.host;
+
+  // Step 1.
+  if (!snap.enabled) return done_non_domain(refuse(Reason::proxy_disabled,
+                                                   DecisionSource::proxy_state));
+  // SOCKS5 in limited mode is refused before the host policy (SPEC §9.4, compat).
+  if (snap.mode == Mode::limited &&
+      (facts.protocol == Protocol::socks5_tcp || facts.protocol == Protocol::socks5_udp)) {
+    return done_non_domain(refuse(Reason::method_not_allowed, DecisionSource::mode_guard));
+  }
+
+  // Step 3: deny wins.
+  if (snap.denied.matches(host)) {
+    return done_domain(refuse(Reason::denied, DecisionSource::baseline_policy));
+  }
+
+  // Steps 4–5.
+  Judgement allow;
+  allow.verdict = Verdict::allow;
+  allow.reason = Reason::allow;
+  allow.source = DecisionSource::baseline_policy;
+  if (!snap.allowed.matches(host)) {
+    if (!facts.decider_installed) {
+      return done_domain(refuse(Reason::not_allowed, DecisionSource::baseline_policy));
+    }
+    if (!facts.decider) {
+      Outcome o;
+      o.need = Need::decider;
+      return o;
+    }
+    if (facts.decider->verdict != Verdict::allow) {
+      Judgement j = refuse(Reason::policy_denied, DecisionSource::decider);
+      j.verdict = facts.decider->verdict;
+      j.decider_reason = normalize_decider_reason(facts.decider->reason);
+      return done_domain(std::move(j));
+    }
+    // A decider Allow is an override of not_allowed; later steps still apply (SPEC §6.5).
+    allow.reason = Reason::not_allowed;
+    allow.source = DecisionSource::decider;
+    allow.override_allow = true;
+  }
+
+  // Step 6: the address set, then vetting of every address.
+  std::vector<core::IpAddress> addresses;
+  bool literal_or_localhost = host.is_ip();
+  if (host.is_ip()) {
+    addresses.push_back(*host.ip);
+  } else if (is_localhost_name(host.text)) {
+    literal_or_localhost = true;
+    addresses.push_back(core::IpAddress::v4(0x7f000001));
+    addresses.push_back(core::IpAddress::v6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}));
+  } else if (!facts.skip_resolution) {
+    if (!facts.resolution) {
+      Outcome o;
+      o.need = Need::resolution;
+      return o;
+    }
+    if (facts.resolution->addresses.empty()) {
+      return done_domain(refuse(Reason::dns_failure, DecisionSource::proxy_state));
+    }
+    addresses = facts.resolution->addresses;
+  }
+  for (const auto& a : addresses) {
+    // One refused answer refuses the whole name: mixed answers are a rebinding tool.
+    if (auto r = vet_address(snap, env, host, literal_or_localhost, a)) {
+      return done_domain(refuse(*r, DecisionSource::baseline_policy));
+    }
+  }
+
+  // Step 7.
+  for (const auto& a : addresses) {
+    if (is_self_target(env, a, facts.port)) {
+      return done_domain(refuse(Reason::self_target, DecisionSource::proxy_state));
+    }
+  }
+
+  Outcome o;
+  o.decision.domain = allow;
+  o.decision.addresses = std::move(addresses);
+
+  // Step 8: the mode guard (SPEC §10.1).
+  if (snap.mode == Mode::limited) {
+    if (facts.protocol == Protocol::https_connect) {
+      if (snap.mitm) {
+        o.decision.intercept = true;
+      } else {
+        o.decision.non_domain = refuse(Reason::mitm_required, DecisionSource::mode_guard);
+      }
+    } else if (!is_read_only_method(facts.method) || facts.has_upgrade ||
+               facts.has_method_override || facts.has_body) {
+      o.decision.non_domain = refuse(Reason::method_not_allowed, DecisionSource::mode_guard);
+    }
+  }
+  return o;
+}
+
+}  // namespace netfence::policy
