@@ -59,4 +59,8 @@ Result<ListenerPlan> plan_listeners(const Config& cfg,
                                     std::optional<std::string_view> socks_override = {},
                                     std::optional<std::string_view> admin_override = {});
 
+/// Quotes `s` as a TOML basic string ("a\"b", control characters escaped) for diagnostics, so
+/// a value shows up in a message exactly as it could be written in the file.
+std::string quote_toml_string(std::string_view s);
+
 }  // namespace netfence::config
