@@ -1,1 +1,148 @@
-int main() { return 0; }
+// The netfence CLI (SPEC §17): a thin user of the library modules. CLI11 lives only here.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "admin/config_json.hpp"
+#include "config/listener.hpp"
+#include "config_discovery.hpp"
+#include "explain.hpp"
+#include "log/log.hpp"
+#include "netfence/version.hpp"
+
+namespace {
+
+using netfence::log::Level;
+using netfence::log::Logger;
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitDenied = 3;
+
+void log_plan_lines(Logger& log, const std::vector<netfence::config::LogLine>& lines) {
+  for (const auto& l : lines) {
+    log.write(l.level == netfence::config::LogLevel::warn ? Level::warn : Level::info, l.text);
+  }
+}
+
+// Loads the config by §3.1, logging warnings; nullopt after reporting an error.
+std::optional<netfence::cli::LoadedConfig> load(Logger& log,
+                                                const std::optional<std::string>& path) {
+  std::optional<std::filesystem::path> p;
+  if (path) p = *path;
+  auto loaded = netfence::cli::discover_and_load(p);
+  if (!loaded) {
+    log.error(loaded.error().message);
+    return std::nullopt;
+  }
+  if (!loaded->found) {
+    log.warn("no config file at " + loaded->path.string() +
+             "; running with defaults and an empty allowlist, so every request will be blocked");
+  }
+  for (const auto& w : loaded->config.warnings) log.warn(w);
+  return std::move(loaded.value());
+}
+
+netfence::admin::ListenerUrls listener_urls(const netfence::Config& cfg) {
+  // Every listener, enabled or not, as it would be bound after clamping.
+  netfence::Config all = cfg;
+  all.enabled = all.enable_socks5 = all.enable_admin = true;
+  netfence::admin::ListenerUrls urls{cfg.proxy_url, cfg.socks_url, cfg.admin_url};
+  if (auto plan = netfence::config::plan_listeners(all)) {
+    if (plan->http) urls.proxy_url = "http://" + plan->http->to_string();
+    if (plan->socks5) urls.socks_url = "http://" + plan->socks5->to_string();
+    if (plan->admin) urls.admin_url = "http://" + plan->admin->to_string();
+  }
+  return urls;
+}
+
+int cmd_check_config(Logger& log, const std::optional<std::string>& path) {
+  auto loaded = load(log, path);
+  if (!loaded) return kExitUsage;
+  const auto& cfg = loaded->config;
+  std::cout << netfence::admin::effective_config_json(cfg, listener_urls(cfg), cfg.mode, 2)
+            << std::endl;
+  return kExitOk;
+}
+
+int cmd_run(Logger& log, const std::optional<std::string>& path) {
+  auto loaded = load(log, path);
+  if (!loaded) return kExitUsage;
+  const auto& cfg = loaded->config;
+  if (!cfg.enabled) {
+    log.info("network.enabled is false in " + loaded->path.string() + "; no listeners started");
+    return kExitOk;
+  }
+  auto plan = netfence::config::plan_listeners(cfg);
+  if (!plan) {
+    log.error(plan.error().message);
+    return kExitUsage;
+  }
+  log_plan_lines(log, plan->log);
+  // The data plane arrives with the next issue; until then `run` reports what it would bind.
+  if (plan->http) log.info("HTTP proxy would listen on " + plan->http->to_string());
+  if (plan->socks5) log.info("SOCKS5 proxy would listen on " + plan->socks5->to_string());
+  if (plan->admin) log.info("admin API would listen on " + plan->admin->to_string());
+  log.info("the data plane is not implemented yet; exiting");
+  return kExitOk;
+}
+
+int cmd_explain(Logger& log, const std::optional<std::string>& path,
+                const netfence::cli::ExplainRequest& req, bool json) {
+  auto loaded = load(log, path);
+  if (!loaded) return kExitUsage;
+  auto report = netfence::cli::explain(loaded->config, req);
+  if (!report) {
+    log.error(report.error().message);
+    return report.error().code == "usage" || report.error().code == "config" ? kExitUsage
+                                                                            : kExitRuntime;
+  }
+  std::cout << (json ? netfence::cli::format_json(*report) : netfence::cli::format_text(*report))
+            << std::flush;
+  return report->decision == "allow" ? kExitOk : kExitDenied;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"netfence: network-policy enforcement proxy for sandboxed programs", "netfence"};
+  app.set_version_flag("--version", "netfence " + std::string(netfence::version()));
+  app.require_subcommand(1);
+
+  std::optional<std::string> config_path;
+  std::string log_level = "info";
+
+  auto* run = app.add_subcommand("run", "Serve the proxy (SPEC §3.5 start-up rules)");
+  run->add_option("--config", config_path, "Config file (TOML)");
+  run->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  auto* check = app.add_subcommand("check-config", "Validate the config and print it as JSON");
+  check->add_option("--config", config_path, "Config file (TOML)");
+
+  netfence::cli::ExplainRequest req;
+  bool json = false;
+  auto* explain = app.add_subcommand("explain", "Show what the policy decides for HOST[:PORT]");
+  explain->add_option("target", req.target, "HOST[:PORT]")->required();
+  explain->add_option("--config", config_path, "Config file (TOML)");
+  explain->add_option("--method", req.method, "HTTP method (default GET; CONNECT for https_connect)");
+  explain->add_option("--protocol", req.protocol,
+                      "http (default), https_connect, socks5_tcp or socks5_udp");
+  explain->add_flag("--no-dns", req.no_dns, "Do not resolve names (IP literals are still vetted)");
+  explain->add_flag("--json", json, "Print one JSON object");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    // CLI11 uses its own codes for bad arguments; SPEC §17 says 2 for any usage error.
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  Logger log(netfence::log::parse_level(log_level).value_or(Level::info));
+  if (*run) return cmd_run(log, config_path);
+  if (*check) return cmd_check_config(log, config_path);
+  if (*explain) return cmd_explain(log, config_path, req, json);
+  return kExitUsage;
+}

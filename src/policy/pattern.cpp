@@ -109,8 +109,12 @@ Result<CompiledPattern> PatternCompiler::compile(std::string_view raw, PatternLi
   while (!body.empty() && (body.back() == ' ' || body.back() == '\t')) body.remove_suffix(1);
   if (body.empty()) return invalid(raw, "empty pattern");
 
+  // Brackets are IPv6 syntax only as "[v6]" or "[v6]:port"; anywhere else they are glob syntax.
+  const auto close = body.find(']');
+  const bool ipv6_brackets = body.front() == '[' && close != std::string_view::npos &&
+                             body.substr(1, close).find(':') != std::string_view::npos;
   if (body.find_first_of("{}!") != std::string_view::npos ||
-      (body.find_first_of("[]") != std::string_view::npos && body.front() != '[')) {
+      (body.find_first_of("[]") != std::string_view::npos && !ipv6_brackets)) {
     return invalid(raw, "glob syntax ([ ] { } !) is not supported; use * or ?");
   }
 
