@@ -271,24 +271,21 @@ bool Pattern::matches(const core::CanonicalHost& host) const noexcept {
                host.text[host.text.size() - suffix_.size() - 1] == '.'));
     case Kind::labelwise: {
       if (host.is_ip()) return false;
-      auto hl = split_labels(host.text);
-      std::size_t first = 0;
-      bool leading_any = false, leading_apex = false;
-      if (labels_[0] == "*") {
-        // A leading "*." is one-or-more labels, unlike a non-leading whole-label "*".
-        leading_any = true;
-        first = 1;
-      } else if (labels_[0] == "**") {
-        leading_apex = true;
-        first = 1;
-      }
-      std::size_t n = labels_.size() - first;
-      if (hl.size() < n) return false;
-      if (!leading_any && !leading_apex && hl.size() != n) return false;
-      if (leading_any && hl.size() <= n) return false;
-      std::size_t off = hl.size() - n;
-      for (std::size_t i = 0; i < n; ++i) {
-        if (!glob_label(labels_[first + i], hl[off + i])) return false;
+      // Compare label by label from the right without allocating: this runs for every
+      // label-wise pattern on every request.
+      const std::size_t first = (labels_[0] == "*" || labels_[0] == "**") ? 1 : 0;
+      const std::size_t n = labels_.size() - first;
+      const std::size_t host_labels =
+          static_cast<std::size_t>(std::count(host.text.begin(), host.text.end(), '.')) + 1;
+      if (first == 0 && host_labels != n) return false;
+      if (first == 1 && labels_[0] == "*" && host_labels <= n) return false;
+      if (host_labels < n) return false;
+      std::string_view rest = host.text;
+      for (std::size_t k = 0; k < n; ++k) {
+        auto dot = rest.rfind('.');
+        std::string_view label = dot == std::string_view::npos ? rest : rest.substr(dot + 1);
+        if (!glob_label(labels_[labels_.size() - 1 - k], label)) return false;
+        rest = dot == std::string_view::npos ? std::string_view() : rest.substr(0, dot);
       }
       return true;
     }

@@ -45,8 +45,7 @@ bool PatternSet::matches(const core::CanonicalHost& host) const {
   if (exact_.count(h) || apex_.count(h)) return true;
   if ((!subdomains_.empty() || !apex_.empty()) &&
       any_proper_suffix(h, [&](std::string_view s) {
-        std::string key(s);
-        return subdomains_.count(key) > 0 || apex_.count(key) > 0;
+        return subdomains_.find(s) != subdomains_.end() || apex_.find(s) != apex_.end();
       })) {
     return true;
   }

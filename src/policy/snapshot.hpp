@@ -20,6 +20,15 @@ namespace netfence::policy {
 /// A list of patterns with hash indexes, so that evaluation with 10,000 patterns costs a few
 /// lookups per label of the host instead of a scan (SPEC §19: ≤ 2 µs per decision).
 class PatternSet {
+  // Transparent hashing: suffix lookups with string_view, no allocation per label.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using NameSet = std::unordered_set<std::string, Hash, std::equal_to<>>;
+
  public:
   void add(Pattern p);
 
@@ -38,9 +47,9 @@ class PatternSet {
  private:
   std::vector<std::string> texts_;
   bool everything_ = false;
-  std::unordered_set<std::string> exact_;       // names
-  std::unordered_set<std::string> subdomains_;  // suffixes of "*.x"
-  std::unordered_set<std::string> apex_;        // suffixes of "**.x"
+  NameSet exact_;       // names
+  NameSet subdomains_;  // suffixes of "*.x"
+  NameSet apex_;        // suffixes of "**.x"
   std::vector<Pattern> ips_;                    // few in practice; compared with zones
   std::vector<Pattern> labelwise_;              // mid-label globs: scanned
 };
