@@ -18,14 +18,23 @@ std::shared_ptr<const policy::Snapshot> make_snapshot(int n) {
   cfg->enabled = true;
   for (int i = 0; i < n; ++i) {
     switch (i % 4) {
-      case 0: cfg->allowed_domains.push_back("host" + std::to_string(i) + ".example.com"); break;
-      case 1: cfg->allowed_domains.push_back("*.svc" + std::to_string(i) + ".example.net"); break;
-      case 2: cfg->allowed_domains.push_back("**.zone" + std::to_string(i) + ".example.org"); break;
-      default: cfg->denied_domains.push_back("bad" + std::to_string(i) + ".example.com"); break;
+      case 0:
+        cfg->allowed_domains.push_back("host" + std::to_string(i) + ".example.com");
+        break;
+      case 1:
+        cfg->allowed_domains.push_back("*.svc" + std::to_string(i) + ".example.net");
+        break;
+      case 2:
+        cfg->allowed_domains.push_back("**.zone" + std::to_string(i) + ".example.org");
+        break;
+      default:
+        cfg->denied_domains.push_back("bad" + std::to_string(i) + ".example.com");
+        break;
     }
   }
   // A few label-wise globs, which are scanned.
-  for (int i = 0; i < 16; ++i) cfg->allowed_domains.push_back("api-?" + std::to_string(i) + ".x.io");
+  for (int i = 0; i < 16; ++i)
+    cfg->allowed_domains.push_back("api-?" + std::to_string(i) + ".x.io");
   return policy::compile(cfg).value();
 }
 

@@ -29,8 +29,8 @@ policy::Environment environment(const Config& cfg, std::span<const core::IpAddre
   env.own_addresses = own;
   auto plan = config::plan_listeners(cfg);
   if (plan) {
-    auto ep = [](const std::optional<config::ListenerAddress>& a)
-        -> std::optional<policy::Endpoint> {
+    auto ep =
+        [](const std::optional<config::ListenerAddress>& a) -> std::optional<policy::Endpoint> {
       if (!a) return std::nullopt;
       return policy::Endpoint{a->ip, a->port};
     };
@@ -95,8 +95,8 @@ Result<ExplainReport> explain(const Config& cfg, const ExplainRequest& req) {
     if (!resolver) return make_error("io", "resolver: " + resolver.error().message);
     auto answer = dns::resolve_blocking(**resolver, hp->host.text,
                                         std::chrono::milliseconds(cfg.dns_timeout_ms));
-    facts.resolution = policy::Resolution{answer.ok() ? answer.addresses
-                                                      : std::vector<core::IpAddress>{}};
+    facts.resolution =
+        policy::Resolution{answer.ok() ? answer.addresses : std::vector<core::IpAddress>{}};
     resolved = true;
     outcome = policy::evaluate(*snap.value(), env, facts);
   }
@@ -143,8 +143,10 @@ std::string format_text(const ExplainReport& r) {
     for (const auto& a : *r.addresses) joined += (joined.empty() ? "" : ", ") + a;
     line("addresses", joined.empty() ? "(none)" : joined);
   }
-  if (r.intercept) line("note", "limited mode: the tunnel is intercepted (MITM) and each inner "
-                                "request is judged again");
+  if (r.intercept)
+    line("note",
+         "limited mode: the tunnel is intercepted (MITM) and each inner "
+         "request is judged again");
   return out;
 }
 

@@ -96,7 +96,7 @@ int cmd_explain(Logger& log, const std::optional<std::string>& path,
   if (!report) {
     log.error(report.error().message);
     return report.error().code == "usage" || report.error().code == "config" ? kExitUsage
-                                                                            : kExitRuntime;
+                                                                             : kExitRuntime;
   }
   std::cout << (json ? netfence::cli::format_json(*report) : netfence::cli::format_text(*report))
             << std::flush;
@@ -126,7 +126,8 @@ int main(int argc, char** argv) {
   auto* explain = app.add_subcommand("explain", "Show what the policy decides for HOST[:PORT]");
   explain->add_option("target", req.target, "HOST[:PORT]")->required();
   explain->add_option("--config", config_path, "Config file (TOML)");
-  explain->add_option("--method", req.method, "HTTP method (default GET; CONNECT for https_connect)");
+  explain->add_option("--method", req.method,
+                      "HTTP method (default GET; CONNECT for https_connect)");
   explain->add_option("--protocol", req.protocol,
                       "http (default), https_connect, socks5_tcp or socks5_udp");
   explain->add_flag("--no-dns", req.no_dns, "Do not resolve names (IP literals are still vetted)");

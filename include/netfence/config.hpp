@@ -15,12 +15,12 @@ namespace netfence {
 
 /// `[network.audit]` (SPEC §3.2, §15.4).
 struct AuditConfig {
-  std::optional<std::string> jsonl_path;     // "-" = stderr
-  std::optional<std::string> otlp_endpoint;  // e.g. "http://127.0.0.1:4318"
+  std::optional<std::string> jsonl_path;                          // "-" = stderr
+  std::optional<std::string> otlp_endpoint;                       // e.g. "http://127.0.0.1:4318"
   std::vector<std::pair<std::string, std::string>> otlp_headers;  // in file order
-  std::uint32_t batch_size = 512;           // 1..8192
-  std::uint32_t batch_timeout_ms = 1000;    // 10..60000
-  std::uint32_t queue_size = 8192;          // 1..1000000
+  std::uint32_t batch_size = 512;                                 // 1..8192
+  std::uint32_t batch_timeout_ms = 1000;                          // 10..60000
+  std::uint32_t queue_size = 8192;                                // 1..1000000
 };
 
 /// `[network.audit_metadata]` (SPEC §3.2, §15.2).

@@ -10,7 +10,14 @@ namespace netfence {
 enum class Mode : std::uint8_t { full, limited };
 
 /// One protocol label set everywhere (SPEC §14).
-enum class Protocol : std::uint8_t { http, https_connect, https, socks5_tcp, socks5_udp, unix_socket };
+enum class Protocol : std::uint8_t {
+  http,
+  https_connect,
+  https,
+  socks5_tcp,
+  socks5_udp,
+  unix_socket
+};
 
 enum class DecisionSource : std::uint8_t { baseline_policy, mode_guard, proxy_state, decider };
 
@@ -22,7 +29,7 @@ std::string_view to_string(Protocol p) noexcept;
 std::string_view to_string(DecisionSource s) noexcept;
 std::string_view to_string(Verdict v) noexcept;
 
-std::optional<Mode> parse_mode(std::string_view s) noexcept;            // "full" | "limited"
-std::optional<Protocol> parse_protocol(std::string_view s) noexcept;    // the §14 labels
+std::optional<Mode> parse_mode(std::string_view s) noexcept;          // "full" | "limited"
+std::optional<Protocol> parse_protocol(std::string_view s) noexcept;  // the §14 labels
 
 }  // namespace netfence

@@ -10,31 +10,44 @@ std::string_view to_string(Mode m) noexcept { return m == Mode::full ? "full" : 
 
 std::string_view to_string(Protocol p) noexcept {
   switch (p) {
-    case Protocol::http: return "http";
-    case Protocol::https_connect: return "https_connect";
-    case Protocol::https: return "https";
-    case Protocol::socks5_tcp: return "socks5_tcp";
-    case Protocol::socks5_udp: return "socks5_udp";
-    case Protocol::unix_socket: return "unix_socket";
+    case Protocol::http:
+      return "http";
+    case Protocol::https_connect:
+      return "https_connect";
+    case Protocol::https:
+      return "https";
+    case Protocol::socks5_tcp:
+      return "socks5_tcp";
+    case Protocol::socks5_udp:
+      return "socks5_udp";
+    case Protocol::unix_socket:
+      return "unix_socket";
   }
   return "http";
 }
 
 std::string_view to_string(DecisionSource s) noexcept {
   switch (s) {
-    case DecisionSource::baseline_policy: return "baseline_policy";
-    case DecisionSource::mode_guard: return "mode_guard";
-    case DecisionSource::proxy_state: return "proxy_state";
-    case DecisionSource::decider: return "decider";
+    case DecisionSource::baseline_policy:
+      return "baseline_policy";
+    case DecisionSource::mode_guard:
+      return "mode_guard";
+    case DecisionSource::proxy_state:
+      return "proxy_state";
+    case DecisionSource::decider:
+      return "decider";
   }
   return "baseline_policy";
 }
 
 std::string_view to_string(Verdict v) noexcept {
   switch (v) {
-    case Verdict::allow: return "allow";
-    case Verdict::deny: return "deny";
-    case Verdict::ask: return "ask";
+    case Verdict::allow:
+      return "allow";
+    case Verdict::deny:
+      return "deny";
+    case Verdict::ask:
+      return "ask";
   }
   return "deny";
 }

@@ -9,12 +9,18 @@ namespace {
 
 spdlog::level::level_enum to_spdlog(Level l) {
   switch (l) {
-    case Level::trace: return spdlog::level::trace;
-    case Level::debug: return spdlog::level::debug;
-    case Level::info: return spdlog::level::info;
-    case Level::warn: return spdlog::level::warn;
-    case Level::error: return spdlog::level::err;
-    case Level::off: return spdlog::level::off;
+    case Level::trace:
+      return spdlog::level::trace;
+    case Level::debug:
+      return spdlog::level::debug;
+    case Level::info:
+      return spdlog::level::info;
+    case Level::warn:
+      return spdlog::level::warn;
+    case Level::error:
+      return spdlog::level::err;
+    case Level::off:
+      return spdlog::level::off;
   }
   return spdlog::level::info;
 }
@@ -27,11 +33,21 @@ class LevelFlag final : public spdlog::custom_flag_formatter {
               spdlog::memory_buf_t& dest) override {
     std::string_view name = "INFO";
     switch (msg.level) {
-      case spdlog::level::trace: name = "TRACE"; break;
-      case spdlog::level::debug: name = "DEBUG"; break;
-      case spdlog::level::info: name = "INFO"; break;
-      case spdlog::level::warn: name = "WARN"; break;
-      default: name = "ERROR"; break;
+      case spdlog::level::trace:
+        name = "TRACE";
+        break;
+      case spdlog::level::debug:
+        name = "DEBUG";
+        break;
+      case spdlog::level::info:
+        name = "INFO";
+        break;
+      case spdlog::level::warn:
+        name = "WARN";
+        break;
+      default:
+        name = "ERROR";
+        break;
     }
     dest.append(name.data(), name.data() + name.size());
   }

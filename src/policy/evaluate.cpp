@@ -38,8 +38,8 @@ std::optional<Reason> vet_address(const Snapshot& snap, const Environment& env,
     // Credentials live there: only an exact IP allowlist entry opens it (rule 3).
     if (!snap.allowed.contains_ip(a)) return Reason::not_allowed_local;
   } else if (core::is_non_public(a, env.own_addresses)) {
-    bool ok = snap.allow_local_binding ||
-              (literal_or_localhost && snap.allowed.matches_exact(host));
+    bool ok =
+        snap.allow_local_binding || (literal_or_localhost && snap.allowed.matches_exact(host));
     if (!ok) return Reason::not_allowed_local;
   }
   if (snap.denied.contains_ip(a)) return Reason::denied;
@@ -69,13 +69,12 @@ bool is_read_only_method(std::string_view method) noexcept {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
 
-Outcome evaluate(const Snapshot& snap, const Environment& env,
-                 const RequestFacts& facts) noexcept {
+Outcome evaluate(const Snapshot& snap, const Environment& env, const RequestFacts& facts) noexcept {
   const core::CanonicalHost& host = *facts.host;
 
   // Step 1.
-  if (!snap.enabled) return done_non_domain(refuse(Reason::proxy_disabled,
-                                                   DecisionSource::proxy_state));
+  if (!snap.enabled)
+    return done_non_domain(refuse(Reason::proxy_disabled, DecisionSource::proxy_state));
   // SOCKS5 in limited mode is refused before the host policy (SPEC §9.4, compat).
   if (snap.mode == Mode::limited &&
       (facts.protocol == Protocol::socks5_tcp || facts.protocol == Protocol::socks5_udp)) {

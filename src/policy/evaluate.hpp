@@ -29,7 +29,7 @@ struct Endpoint {
 /// Facts about this process rather than the request.
 struct Environment {
   std::span<const core::IpAddress> own_addresses;  // the host's interface addresses (§7.3)
-  std::optional<Endpoint> http, socks5, admin;      // bound listeners
+  std::optional<Endpoint> http, socks5, admin;     // bound listeners
 };
 
 /// The answer of the policy decider (SPEC §6.5), already received by the caller.

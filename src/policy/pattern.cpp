@@ -7,9 +7,7 @@ namespace netfence::policy {
 namespace {
 
 bool is_wild(char c) { return c == '*' || c == '?'; }
-bool has_wildcard(std::string_view s) {
-  return s.find_first_of("*?") != std::string_view::npos;
-}
+bool has_wildcard(std::string_view s) { return s.find_first_of("*?") != std::string_view::npos; }
 
 std::string lower_ascii(std::string_view s) {
   std::string out(s);
@@ -59,8 +57,7 @@ bool is_numeric_label(std::string_view label) {
     return std::all_of(label.begin() + 2, label.end(),
                        [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
   }
-  return std::all_of(label.begin(), label.end(),
-                     [](char c) { return c >= '0' && c <= '9'; });
+  return std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // Glob match of one label: '*' = zero or more characters, '?' = exactly one. Labels never contain
@@ -142,8 +139,9 @@ Result<CompiledPattern> PatternCompiler::compile(std::string_view raw, PatternLi
   if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
     if (rest.find(':') != colon) return invalid(raw, "wildcards cannot be used in an IP address");
     std::string_view port = rest.substr(colon + 1);
-    bool digits = !port.empty() && port.size() <= 5 && port.front() != '0' &&
-                  std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool digits =
+        !port.empty() && port.size() <= 5 && port.front() != '0' &&
+        std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (!digits || std::stoul(std::string(port)) > 65535) return invalid(raw, "invalid port");
     rest = rest.substr(0, colon);
     port_ignored = true;
@@ -152,8 +150,8 @@ Result<CompiledPattern> PatternCompiler::compile(std::string_view raw, PatternLi
 }
 
 Result<CompiledPattern> PatternCompiler::compile_wildcard(std::string_view raw,
-                                                          std::string_view body,
-                                                          bool port_ignored, PatternList list) {
+                                                          std::string_view body, bool port_ignored,
+                                                          PatternList list) {
   if (body == "*." || body == "**.") return invalid(raw, "nothing after \"*.\"");
   if (!body.empty() && body.back() == '.') body.remove_suffix(1);
   if (body.empty()) return invalid(raw, "empty pattern");
@@ -217,8 +215,8 @@ Result<CompiledPattern> PatternCompiler::compile_wildcard(std::string_view raw,
     if (has_wildcard(label)) {
       rest_has_wildcard = true;
       for (char c : label) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                  is_wild(c);
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || is_wild(c);
         if (!ok) return invalid(raw, "wildcard labels may contain only a-z 0-9 - _ * ?");
       }
       if (label.size() > 63) return invalid(raw, "label longer than 63 octets");

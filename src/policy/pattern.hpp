@@ -37,7 +37,7 @@ class Pattern {
   friend struct PatternCompiler;
   Kind kind_ = Kind::exact;
   std::string text_;
-  std::string suffix_;              // for subdomains/apex_and_subs: "example.com"
+  std::string suffix_;               // for subdomains/apex_and_subs: "example.com"
   std::vector<std::string> labels_;  // for labelwise
   std::optional<core::IpAddress> ip_;
   std::string zone_;

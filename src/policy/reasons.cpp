@@ -66,8 +66,8 @@ std::string_view to_string(Reason r) noexcept { return row(r).name; }
 const ReasonInfo& info(Reason r) noexcept { return row(r).info; }
 
 std::string normalize_decider_reason(std::string_view reason) {
-  bool printable = std::all_of(reason.begin(), reason.end(),
-                               [](char c) { return c >= 0x20 && c < 0x7f; });
+  bool printable =
+      std::all_of(reason.begin(), reason.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
   if (reason.empty() || reason.size() > 128 || !printable) return "policy_denied";
   return std::string(reason);
 }

@@ -43,8 +43,7 @@ bool PatternSet::matches(const core::CanonicalHost& host) const {
   if (host.is_ip()) return matches_exact(host);
   const std::string& h = host.text;
   if (exact_.count(h) || apex_.count(h)) return true;
-  if ((!subdomains_.empty() || !apex_.empty()) &&
-      any_proper_suffix(h, [&](std::string_view s) {
+  if ((!subdomains_.empty() || !apex_.empty()) && any_proper_suffix(h, [&](std::string_view s) {
         return subdomains_.find(s) != subdomains_.end() || apex_.find(s) != apex_.end();
       })) {
     return true;
@@ -87,15 +86,14 @@ Result<std::shared_ptr<const Snapshot>> compile(std::shared_ptr<const Config> co
     PatternList list;
     const char* name;
   };
-  for (auto ref : {ListRef{&config->allowed_domains, &snap->allowed, PatternList::allowed,
-                           "allowed_domains"},
-                   ListRef{&config->denied_domains, &snap->denied, PatternList::denied,
-                           "denied_domains"}}) {
+  for (auto ref :
+       {ListRef{&config->allowed_domains, &snap->allowed, PatternList::allowed, "allowed_domains"},
+        ListRef{&config->denied_domains, &snap->denied, PatternList::denied, "denied_domains"}}) {
     for (std::size_t i = 0; i < ref.texts->size(); ++i) {
       auto compiled = compile_pattern((*ref.texts)[i], ref.list);
       if (!compiled) {
-        return make_error("config", "network." + std::string(ref.name) + "[" +
-                                        std::to_string(i) + "]: " + compiled.error().message);
+        return make_error("config", "network." + std::string(ref.name) + "[" + std::to_string(i) +
+                                        "]: " + compiled.error().message);
       }
       ref.set->add(std::move(compiled->pattern));
     }

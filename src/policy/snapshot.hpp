@@ -47,11 +47,11 @@ class PatternSet {
  private:
   std::vector<std::string> texts_;
   bool everything_ = false;
-  NameSet exact_;       // names
-  NameSet subdomains_;  // suffixes of "*.x"
-  NameSet apex_;        // suffixes of "**.x"
-  std::vector<Pattern> ips_;                    // few in practice; compared with zones
-  std::vector<Pattern> labelwise_;              // mid-label globs: scanned
+  NameSet exact_;                   // names
+  NameSet subdomains_;              // suffixes of "*.x"
+  NameSet apex_;                    // suffixes of "**.x"
+  std::vector<Pattern> ips_;        // few in practice; compared with zones
+  std::vector<Pattern> labelwise_;  // mid-label globs: scanned
 };
 
 struct Snapshot {

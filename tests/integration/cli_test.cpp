@@ -76,15 +76,35 @@ TEST_F(Cli, CheckConfigPrintsEffectiveConfigInTableOrder) {
   auto j = nlohmann::ordered_json::parse(r.out);
   std::vector<std::string> keys;
   for (auto& [k, v] : j["network"].items()) keys.push_back(k);
-  const std::vector<std::string> expected = {
-      "enabled", "proxy_url", "admin_url", "enable_socks5", "socks_url", "enable_socks5_udp",
-      "allow_upstream_proxy", "dangerously_allow_non_loopback_proxy",
-      "dangerously_allow_non_loopback_admin", "mode", "mitm", "allowed_domains",
-      "denied_domains", "allow_local_binding", "allow_unix_sockets",
-      "dangerously_allow_all_unix_sockets", "enable_admin", "dns_timeout_ms",
-      "connect_timeout_ms", "idle_timeout_s", "max_connections", "decider_timeout_ms",
-      "extra_ca_certs", "dns_servers", "dns_hosts", "admin_token", "socks_password", "audit",
-      "audit_metadata"};
+  const std::vector<std::string> expected = {"enabled",
+                                             "proxy_url",
+                                             "admin_url",
+                                             "enable_socks5",
+                                             "socks_url",
+                                             "enable_socks5_udp",
+                                             "allow_upstream_proxy",
+                                             "dangerously_allow_non_loopback_proxy",
+                                             "dangerously_allow_non_loopback_admin",
+                                             "mode",
+                                             "mitm",
+                                             "allowed_domains",
+                                             "denied_domains",
+                                             "allow_local_binding",
+                                             "allow_unix_sockets",
+                                             "dangerously_allow_all_unix_sockets",
+                                             "enable_admin",
+                                             "dns_timeout_ms",
+                                             "connect_timeout_ms",
+                                             "idle_timeout_s",
+                                             "max_connections",
+                                             "decider_timeout_ms",
+                                             "extra_ca_certs",
+                                             "dns_servers",
+                                             "dns_hosts",
+                                             "admin_token",
+                                             "socks_password",
+                                             "audit",
+                                             "audit_metadata"};
   EXPECT_EQ(keys, expected);
   EXPECT_EQ(j["network"]["enabled"], true);
   EXPECT_EQ(j["network"]["proxy_url"], "http://127.0.0.1:3128");
@@ -123,8 +143,9 @@ TEST_F(Cli, CheckConfigDiagnosticsAreExact) {
       << r.err;
   EXPECT_EQ(r.out, "");
 
-  auto pat = write("pat.toml", "[network]\nallowed_domains = [\n  \"a.com\",\n  \"b.com\",\n  "
-                               "\"exa mple.com\",\n]\n");
+  auto pat = write("pat.toml",
+                   "[network]\nallowed_domains = [\n  \"a.com\",\n  \"b.com\",\n  "
+                   "\"exa mple.com\",\n]\n");
   r = netfence({"check-config", "--config", pat});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(pat + ":5:3: network.allowed_domains[2]: invalid pattern \"exa mple.com\": "
@@ -137,7 +158,8 @@ TEST_F(Cli, CheckConfigUnknownKeyWarnsInLogFormat) {
   auto cfg = write("w.toml", "[network]\nbogus = 1\n");
   auto r = netfence({"check-config", "--config", cfg});
   EXPECT_EQ(r.exit_code, 0);
-  std::regex line(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARN .*:2:1: unknown key network\.bogus \(ignored\)\n)");
+  std::regex line(
+      R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARN .*:2:1: unknown key network\.bogus \(ignored\)\n)");
   EXPECT_TRUE(std::regex_match(r.err, line)) << r.err;
 }
 
@@ -190,19 +212,17 @@ TEST_F(Cli, ExplainCanonicalisesHosts) {
     const char* host;
     int port;
   };
-  for (auto c : {Case{"  ExAmPlE.CoM.  ", "example.com", 80},
-                 Case{"example.com.:443", "example.com", 443},
-                 Case{"exämple.com", "xn--exmple-cua.com", 80},
-                 Case{"EXÄMPLE.com", "xn--exmple-cua.com", 80},
-                 Case{"ｅｘａｍｐｌｅ．ｃｏｍ", "example.com", 80},
-                 Case{"example。com", "example.com", 80}, Case{"127.1", "127.0.0.1", 80},
-                 Case{"0x7f.1", "127.0.0.1", 80}, Case{"2130706433", "127.0.0.1", 80},
-                 Case{"0177.0.0.1", "127.0.0.1", 80}, Case{"[::ffff:7f00:1]", "127.0.0.1", 80},
-                 Case{"[::ffff:127.0.0.1]", "127.0.0.1", 80},
-                 Case{"[0:0:0:0:0:0:0:1]", "::1", 80}, Case{"[0000::1]:443", "::1", 443},
-                 Case{"[2001:DB8:0:0:1:0:0:1]", "2001:db8::1:0:0:1", 80},
-                 Case{"[fe80::1%25eth0]", "fe80::1%eth0", 80},
-                 Case{"fe80::1%eth0", "fe80::1%eth0", 80}}) {
+  for (auto c :
+       {Case{"  ExAmPlE.CoM.  ", "example.com", 80}, Case{"example.com.:443", "example.com", 443},
+        Case{"exämple.com", "xn--exmple-cua.com", 80},
+        Case{"EXÄMPLE.com", "xn--exmple-cua.com", 80},
+        Case{"ｅｘａｍｐｌｅ．ｃｏｍ", "example.com", 80}, Case{"example。com", "example.com", 80},
+        Case{"127.1", "127.0.0.1", 80}, Case{"0x7f.1", "127.0.0.1", 80},
+        Case{"2130706433", "127.0.0.1", 80}, Case{"0177.0.0.1", "127.0.0.1", 80},
+        Case{"[::ffff:7f00:1]", "127.0.0.1", 80}, Case{"[::ffff:127.0.0.1]", "127.0.0.1", 80},
+        Case{"[0:0:0:0:0:0:0:1]", "::1", 80}, Case{"[0000::1]:443", "::1", 443},
+        Case{"[2001:DB8:0:0:1:0:0:1]", "2001:db8::1:0:0:1", 80},
+        Case{"[fe80::1%25eth0]", "fe80::1%eth0", 80}, Case{"fe80::1%eth0", "fe80::1%eth0", 80}}) {
     auto [j, code] = explain("allowed_domains = [\"*\"]\n", {c.input, "--no-dns"});
     ASSERT_FALSE(j.is_null()) << c.input;
     EXPECT_EQ(j["host"], c.host) << c.input;
@@ -217,10 +237,10 @@ TEST_F(Cli, ExplainRejectsInvalidHosts) {
                  "ex ample.com", "a.com\r\n", "example.com:443.evil.net", "1.2.3.999",
                  "example.com%00.evil.net", "a.com..", "256.1.1.1",
                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
-                 "ex\xe2\x80\x8d" "ample.com"}) {
-    auto [j, code] = explain("allowed_domains = [\"*\"]\ndns_servers = [\"" + dns.address() +
-                                 "\"]\n",
-                             {h});
+                 "ex\xe2\x80\x8d"
+                 "ample.com"}) {
+    auto [j, code] =
+        explain("allowed_domains = [\"*\"]\ndns_servers = [\"" + dns.address() + "\"]\n", {h});
     EXPECT_EQ(code, 2) << h;
   }
   std::string long_name;
@@ -245,7 +265,8 @@ TEST_F(Cli, ExplainPatternTable) {
                  Case{"*.example.com", "evilexample.com", false},
                  Case{"*.example.com", "example.com.evil.net", false},
                  Case{"*.example.com", "_acme-challenge.example.com", true},
-                 Case{"**.example.com", "example.com", true}, Case{"*", "anything.test", true},
+                 Case{"**.example.com", "example.com", true},
+                 Case{"*", "anything.test", true},
                  Case{"region*.v2.example.net", "region1.v2.example.net", true},
                  Case{"region*.v2.example.net", "region.v2.example.net", true},
                  Case{"region*.v2.example.net", "region.evil.v2.example.net", false},
@@ -256,11 +277,12 @@ TEST_F(Cli, ExplainPatternTable) {
                  Case{"example.com:8443", "example.com:1234", true},
                  Case{"xn--exmple-cua.com", "exämple.com", true},
                  Case{"exämple.com", "xn--exmple-cua.com", true},
-                 Case{"127.0.0.1", "0x7f.1", true}, Case{"::1", "[0:0:0:0:0:0:0:1]", true},
+                 Case{"127.0.0.1", "0x7f.1", true},
+                 Case{"::1", "[0:0:0:0:0:0:0:1]", true},
                  Case{"fe80::1", "fe80::1%eth1", true},
                  Case{"fe80::1%eth0", "fe80::1%eth1", false}}) {
-    auto [j, code] = explain(std::string("allowed_domains = [\"") + c.pattern + "\"]\n",
-                             {c.host, "--no-dns"});
+    auto [j, code] =
+        explain(std::string("allowed_domains = [\"") + c.pattern + "\"]\n", {c.host, "--no-dns"});
     ASSERT_FALSE(j.is_null()) << c.pattern << " / " << c.host;
     EXPECT_EQ(j["decision"], c.allowed ? "allow" : "deny") << c.pattern << " / " << c.host;
     EXPECT_EQ(code, c.allowed ? 0 : 3) << c.pattern << " / " << c.host;
@@ -277,10 +299,10 @@ TEST_F(Cli, ExplainAddressBoundaries) {
     auto [j, code] = explain("allowed_domains = [\"*\"]\n", {h});
     EXPECT_EQ(code, 0) << h << " " << j.dump();
   }
-  for (auto h : {"172.16.0.0", "172.31.255.255", "100.64.0.0", "100.127.255.255",
-                 "[64:ff9b::7f00:1]", "[2002:7f00:1::]", "[::a9fe:a9fe]", "[fec0::1]",
-                 "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
-                 "[2001:0:4136:e378:8000:63bf:5601:5601]"}) {
+  for (auto h :
+       {"172.16.0.0", "172.31.255.255", "100.64.0.0", "100.127.255.255", "[64:ff9b::7f00:1]",
+        "[2002:7f00:1::]", "[::a9fe:a9fe]", "[fec0::1]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
+        "[2001:0:4136:e378:8000:63bf:5601:5601]"}) {
     auto [j, code] = explain("allowed_domains = [\"*\"]\n", {h});
     EXPECT_EQ(code, 3) << h;
     EXPECT_EQ(j["reason"], "not_allowed_local") << h;
@@ -301,9 +323,8 @@ TEST_F(Cli, ExplainSecurityRows) {
       EXPECT_TRUE(host == "127.0.0.1" || host == "0.0.0.0") << h << " → " << host;
     }
     for (auto h : {"1572395042", "0x5db8d822", "[::ffff:93.184.216.34]"}) {
-      auto [j, code] = explain(
-          "allowed_domains = [\"*\"]\ndenied_domains = [\"93.184.216.34\"]\n",
-          {h, "--protocol", proto});
+      auto [j, code] = explain("allowed_domains = [\"*\"]\ndenied_domains = [\"93.184.216.34\"]\n",
+                               {h, "--protocol", proto});
       EXPECT_EQ(j["reason"], "denied") << h;
     }
     for (auto h : {"169.254.169.254", "2852039166", "0xa9fea9fe", "169.254.43518",
@@ -315,8 +336,8 @@ TEST_F(Cli, ExplainSecurityRows) {
       EXPECT_EQ(j["reason"], "not_allowed_local") << h;
     }
     for (auto h : {"[::1]", "[0:0:0:0:0:0:0:1]", "[::]", "[::127.0.0.1]", "[64:ff9b::7f00:1]",
-                   "[64:ff9b:1::a00:1]", "[2002:7f00:1::]", "[fc00::1]", "[fec0::1]",
-                   "[ff02::1]", "[fe80::1%25eth0]"}) {
+                   "[64:ff9b:1::a00:1]", "[2002:7f00:1::]", "[fc00::1]", "[fec0::1]", "[ff02::1]",
+                   "[fe80::1%25eth0]"}) {
       auto [j, code] = explain("allowed_domains = [\"*\"]\n", {h, "--protocol", proto});
       EXPECT_EQ(j["reason"], "not_allowed_local") << h;
     }
@@ -331,8 +352,9 @@ TEST_F(Cli, ExplainSecurityRows) {
   EXPECT_EQ(explain(lists, {"Evil.Example.Com.", "--no-dns"}).first["reason"], "denied");
   EXPECT_EQ(explain(lists, {"_acme-challenge.example.com", "--no-dns"}).second, 0);
   // Row 8.
-  const std::string idn = "allowed_domains = [\"xn--exmple-cua.com\", \"apple.com\", "
-                          "\"example.com\"]\n";
+  const std::string idn =
+      "allowed_domains = [\"xn--exmple-cua.com\", \"apple.com\", "
+      "\"example.com\"]\n";
   EXPECT_EQ(explain(idn, {"exämple.com", "--no-dns"}).second, 0);
   EXPECT_EQ(explain(idn, {"\xD0\xB0pple.com", "--no-dns"}).first["reason"], "not_allowed");
   EXPECT_EQ(explain(idn, {"ｅｘａｍｐｌｅ．ｃｏｍ", "--no-dns"}).second, 0);
@@ -362,8 +384,8 @@ empty.test EMPTY
   EXPECT_EQ(ok_code, 0) << ok.dump();
   EXPECT_EQ(ok["addresses"], nlohmann::json({"2606:4700::1", "93.184.216.34"}));
 
-  for (auto h : {"loopback.test", "private.test", "mixed.test", "mapped.test", "nat64.test",
-                 "alias.test"}) {
+  for (auto h :
+       {"loopback.test", "private.test", "mixed.test", "mapped.test", "nat64.test", "alias.test"}) {
     auto [j, code] = explain(all, {h});
     EXPECT_EQ(code, 3) << h;
     EXPECT_EQ(j["reason"], "not_allowed_local") << h << " " << j.dump();
@@ -378,15 +400,15 @@ empty.test EMPTY
 
   // Row 17: names not on the allowlist are never resolved, even with allow_local_binding.
   std::size_t before = dns.query_count();
-  auto [j, code] = explain(base + "allowed_domains = [\"other.test\"]\nallow_local_binding = "
-                                  "true\n",
+  auto [j, code] = explain(base +
+                               "allowed_domains = [\"other.test\"]\nallow_local_binding = "
+                               "true\n",
                            {"public.test"});
   EXPECT_EQ(j["reason"], "not_allowed");
   EXPECT_EQ(dns.query_count(), before);
 
   // Row 18: a name resolving to loopback on the admin port is a self target.
-  auto [self, self_code] =
-      explain(all + "allow_local_binding = true\n", {"loopback.test:8080"});
+  auto [self, self_code] = explain(all + "allow_local_binding = true\n", {"loopback.test:8080"});
   EXPECT_EQ(self["reason"], "self_target");
   EXPECT_EQ(self["source"], "proxy_state");
   EXPECT_EQ(self_code, 3);
@@ -404,14 +426,15 @@ TEST_F(Cli, ExplainTextOutputAndUsageErrors) {
       << r.out;
   EXPECT_EQ(netfence({"explain", "a.test", "--config", cfg, "--protocol", "ftp"}).exit_code, 2);
   EXPECT_EQ(netfence({"explain", "a.test", "--config", cfg, "--method", "G T"}).exit_code, 2);
-  auto limited = write("l.toml", "[network]\nenabled = true\nmode = \"limited\"\n"
-                                 "allowed_domains = [\"93.184.216.34\"]\n");
+  auto limited = write("l.toml",
+                       "[network]\nenabled = true\nmode = \"limited\"\n"
+                       "allowed_domains = [\"93.184.216.34\"]\n");
   auto post = netfence({"explain", "93.184.216.34", "--config", limited, "--method", "POST"});
   EXPECT_EQ(post.exit_code, 3);
   EXPECT_NE(post.out.find("reason: method_not_allowed\nsource: mode_guard\n"), std::string::npos)
       << post.out;
-  auto connect = netfence(
-      {"explain", "93.184.216.34", "--config", limited, "--protocol", "https_connect"});
+  auto connect =
+      netfence({"explain", "93.184.216.34", "--config", limited, "--protocol", "https_connect"});
   EXPECT_NE(connect.out.find("reason: mitm_required\n"), std::string::npos) << connect.out;
   EXPECT_NE(connect.out.find("port: 443\n"), std::string::npos);
 }

@@ -111,8 +111,8 @@ TEST(Evaluate, AllowedNameResolvesOnceAndPinsAddresses) {
   Fixture fx;
   fx.cfg->allowed_domains = {"example.com"};
   int resolutions = 0;
-  auto d = fx.run(fx.facts("example.com", 80), {ip("2606:4700::1"), ip("93.184.216.34")},
-                  &resolutions);
+  auto d =
+      fx.run(fx.facts("example.com", 80), {ip("2606:4700::1"), ip("93.184.216.34")}, &resolutions);
   ASSERT_TRUE(d.allowed());
   EXPECT_EQ(resolutions, 1);
   EXPECT_EQ(d.final().reason, Reason::allow);
@@ -144,8 +144,8 @@ TEST(Evaluate, LoopbackSpellingsRefusedLocal) {
 TEST(Evaluate, PrivateAnswersBlockTheName) {
   Fixture fx;
   fx.cfg->allowed_domains = {"*"};
-  for (auto a : {"127.0.0.1", "10.0.0.1", "::1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe",
-                 "192.0.2.10"}) {
+  for (auto a :
+       {"127.0.0.1", "10.0.0.1", "::1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "192.0.2.10"}) {
     auto d = fx.run(fx.facts("allowed.test", 443), {ip(a)});
     expect_refused(d, Reason::not_allowed_local, DecisionSource::baseline_policy);
   }
@@ -156,8 +156,8 @@ TEST(Evaluate, PrivateAnswersBlockTheName) {
 TEST(Evaluate, AllowlistedNameResolvingPrivateStaysBlocked) {
   Fixture fx;
   fx.cfg->allowed_domains = {"internal.test"};
-  expect_refused(fx.run(fx.facts("internal.test", 80), {ip("10.0.0.5")}),
-                 Reason::not_allowed_local, DecisionSource::baseline_policy);
+  expect_refused(fx.run(fx.facts("internal.test", 80), {ip("10.0.0.5")}), Reason::not_allowed_local,
+                 DecisionSource::baseline_policy);
   fx.cfg->allow_local_binding = true;
   EXPECT_TRUE(fx.run(fx.facts("internal.test", 80), {ip("10.0.0.5")}).allowed());
 }

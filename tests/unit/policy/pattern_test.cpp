@@ -23,33 +23,33 @@ std::string error_of(std::string_view pattern, PatternList list = PatternList::a
 
 // SPEC §5 table, rows 1–25.
 TEST(Pattern, SpecTableRows) {
-  EXPECT_TRUE(match("example.com", "example.com"));                     // 1
-  EXPECT_TRUE(match("example.com", "EXAMPLE.com."));                    // 2
-  EXPECT_TRUE(match("*.example.com", "www.example.com"));               // 3
-  EXPECT_TRUE(match("*.example.com", "a.b.example.com"));               // 4
-  EXPECT_FALSE(match("*.example.com", "example.com"));                  // 5
-  EXPECT_FALSE(match("*.example.com", "evilexample.com"));              // 6
-  EXPECT_FALSE(match("*.example.com", "example.com.evil.net"));         // 7
-  EXPECT_TRUE(match("*.example.com", "_acme-challenge.example.com"));   // 8
-  EXPECT_TRUE(match("**.example.com", "example.com"));                  // 9
-  EXPECT_TRUE(match("*", "anything.test"));                             // 10
-  EXPECT_TRUE(match("*", "10.0.0.1"));                                  // 11
+  EXPECT_TRUE(match("example.com", "example.com"));                             // 1
+  EXPECT_TRUE(match("example.com", "EXAMPLE.com."));                            // 2
+  EXPECT_TRUE(match("*.example.com", "www.example.com"));                       // 3
+  EXPECT_TRUE(match("*.example.com", "a.b.example.com"));                       // 4
+  EXPECT_FALSE(match("*.example.com", "example.com"));                          // 5
+  EXPECT_FALSE(match("*.example.com", "evilexample.com"));                      // 6
+  EXPECT_FALSE(match("*.example.com", "example.com.evil.net"));                 // 7
+  EXPECT_TRUE(match("*.example.com", "_acme-challenge.example.com"));           // 8
+  EXPECT_TRUE(match("**.example.com", "example.com"));                          // 9
+  EXPECT_TRUE(match("*", "anything.test"));                                     // 10
+  EXPECT_TRUE(match("*", "10.0.0.1"));                                          // 11
   EXPECT_TRUE(match("region*.v2.example.net", "region1.v2.example.net"));       // 12
   EXPECT_TRUE(match("region*.v2.example.net", "region.v2.example.net"));        // 13
   EXPECT_FALSE(match("region*.v2.example.net", "region.evil.v2.example.net"));  // 14
-  EXPECT_TRUE(match("api-?.example.com", "api-1.example.com"));          // 15
-  EXPECT_FALSE(match("api-?.example.com", "api-12.example.com"));        // 16
-  EXPECT_TRUE(match("api.*.example.com", "api.eu.example.com"));         // 17
-  EXPECT_FALSE(match("api.*.example.com", "api.a.b.example.com"));       // 18
-  EXPECT_TRUE(match("example.com:8443", "example.com"));                 // 19
-  EXPECT_TRUE(match("xn--exmple-cua.com", "exämple.com"));               // 20
-  EXPECT_TRUE(match("exämple.com", "xn--exmple-cua.com"));               // 21
-  EXPECT_TRUE(match("127.0.0.1", "0x7f.1"));                             // 22
-  EXPECT_TRUE(match("::1", "[0:0:0:0:0:0:0:1]"));                        // 23
-  EXPECT_TRUE(match("fe80::1", "fe80::1%eth1"));                         // 24
-  EXPECT_FALSE(match("fe80::1%eth0", "fe80::1%eth1"));                   // 24
+  EXPECT_TRUE(match("api-?.example.com", "api-1.example.com"));                 // 15
+  EXPECT_FALSE(match("api-?.example.com", "api-12.example.com"));               // 16
+  EXPECT_TRUE(match("api.*.example.com", "api.eu.example.com"));                // 17
+  EXPECT_FALSE(match("api.*.example.com", "api.a.b.example.com"));              // 18
+  EXPECT_TRUE(match("example.com:8443", "example.com"));                        // 19
+  EXPECT_TRUE(match("xn--exmple-cua.com", "exämple.com"));                      // 20
+  EXPECT_TRUE(match("exämple.com", "xn--exmple-cua.com"));                      // 21
+  EXPECT_TRUE(match("127.0.0.1", "0x7f.1"));                                    // 22
+  EXPECT_TRUE(match("::1", "[0:0:0:0:0:0:0:1]"));                               // 23
+  EXPECT_TRUE(match("fe80::1", "fe80::1%eth1"));                                // 24
+  EXPECT_FALSE(match("fe80::1%eth0", "fe80::1%eth1"));                          // 24
   EXPECT_TRUE(match("fe80::1%eth0", "fe80::1%eth0"));
-  EXPECT_FALSE(compile_pattern("*.1.2.3", PatternList::allowed).ok());   // 25
+  EXPECT_FALSE(compile_pattern("*.1.2.3", PatternList::allowed).ok());  // 25
 }
 
 TEST(Pattern, ApexAndSubdomainsAtAnyDepth) {
@@ -91,8 +91,9 @@ TEST(Pattern, WildcardsNeverMatchIpLiterals) {
 TEST(Pattern, ValidationErrors) {
   EXPECT_EQ(error_of("exa mple.com"), "invalid pattern \"exa mple.com\": contains a space");
   EXPECT_EQ(error_of(""), "invalid pattern \"\": empty pattern");
-  EXPECT_EQ(error_of("a.**.example.com"),
-            "invalid pattern \"a.**.example.com\": \"**\" is allowed only as the whole first label");
+  EXPECT_EQ(
+      error_of("a.**.example.com"),
+      "invalid pattern \"a.**.example.com\": \"**\" is allowed only as the whole first label");
   EXPECT_EQ(error_of("a**.example.com"),
             "invalid pattern \"a**.example.com\": \"**\" is allowed only as the whole first label");
   EXPECT_EQ(error_of("*."), "invalid pattern \"*.\": nothing after \"*.\"");
@@ -124,8 +125,9 @@ TEST(Pattern, GlobalPatternsInDenylistAreRejected) {
 TEST(Pattern, GlobalPatternsInAllowlistOnlyBareStar) {
   EXPECT_TRUE(compile_pattern("*", PatternList::allowed).ok());
   for (auto p : {"**", "*.*", "?*", "**.*", "*.?"}) {
-    EXPECT_EQ(error_of(p, PatternList::allowed),
-              std::string("pattern \"") + p + "\" would match every host; use \"*\" to allow every host")
+    EXPECT_EQ(
+        error_of(p, PatternList::allowed),
+        std::string("pattern \"") + p + "\" would match every host; use \"*\" to allow every host")
         << p;
   }
 }
@@ -147,9 +149,10 @@ TEST(Pattern, GlobStarMatchesEmptyAndBacktracks) {
 TEST(Pattern, IdnLookalikesDoNotMatch) {
   // Cyrillic "а" (U+0430) is not Latin "a" (SPEC §18 row 8).
   EXPECT_FALSE(match("apple.com", "\xD0\xB0pple.com"));
-  EXPECT_TRUE(match("example.com", "\xEF\xBD\x85\xEF\xBD\x98\xEF\xBD\x81\xEF\xBD\x8D\xEF\xBD\x90"
-                                   "\xEF\xBD\x8C\xEF\xBD\x85\xEF\xBC\x8E\xEF\xBD\x83\xEF\xBD\x8F"
-                                   "\xEF\xBD\x8D"));
+  EXPECT_TRUE(match("example.com",
+                    "\xEF\xBD\x85\xEF\xBD\x98\xEF\xBD\x81\xEF\xBD\x8D\xEF\xBD\x90"
+                    "\xEF\xBD\x8C\xEF\xBD\x85\xEF\xBC\x8E\xEF\xBD\x83\xEF\xBD\x8F"
+                    "\xEF\xBD\x8D"));
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 namespace netfence::policy {
 namespace {
 
-std::shared_ptr<const Snapshot> make(std::vector<std::string> allow, std::vector<std::string> deny) {
+std::shared_ptr<const Snapshot> make(std::vector<std::string> allow,
+                                     std::vector<std::string> deny) {
   auto cfg = std::make_shared<Config>();
   cfg->allowed_domains = std::move(allow);
   cfg->denied_domains = std::move(deny);
@@ -21,9 +22,9 @@ core::CanonicalHost host(std::string_view h) {
 }
 
 TEST(PatternSet, IndexedMatchingAgreesWithPatterns) {
-  auto s = make({"example.com", "*.github.com", "**.pypi.org", "api-?.x.net", "10.1.2.3",
-                 "fe80::1%eth0"},
-                {});
+  auto s = make(
+      {"example.com", "*.github.com", "**.pypi.org", "api-?.x.net", "10.1.2.3", "fe80::1%eth0"},
+      {});
   EXPECT_TRUE(s->allowed.matches(host("example.com")));
   EXPECT_FALSE(s->allowed.matches(host("www.example.com")));
   EXPECT_TRUE(s->allowed.matches(host("api.github.com")));
