@@ -3,9 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -14,7 +17,15 @@
 
 namespace netfence::dns {
 
-enum class ResolveError : std::uint8_t { none, nxdomain, servfail, refused, timeout, no_data, other };
+enum class ResolveError : std::uint8_t {
+  none,
+  nxdomain,
+  servfail,
+  refused,
+  timeout,
+  no_data,
+  other
+};
 
 struct ResolveResult {
   /// Addresses in answer order, IPv6 and IPv4 interleaved (RFC 8305), empty on failure.
@@ -43,6 +54,9 @@ struct ResolverOptions {
   std::vector<std::pair<std::string, std::vector<core::IpAddress>>> static_hosts;
   /// Consulted after static_hosts, only when `servers` is empty (SPEC §6.6).
   std::string hosts_file = "/etc/hosts";
+  /// Bound on requests accepted but not yet answered (every queue in netfence is bounded);
+  /// beyond it resolve() fails at once with ResolveError::other.
+  std::size_t max_outstanding = 4096;
 };
 
 /// The default implementation: static hosts, then the hosts file, then A and AAAA queries in
