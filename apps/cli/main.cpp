@@ -61,6 +61,12 @@ int cmd_check_config(Logger& log, const std::optional<std::string>& path) {
   auto loaded = load(log, path);
   if (!loaded) return kExitUsage;
   const auto& cfg = loaded->config;
+  auto plan = netfence::config::plan_listeners(cfg);
+  if (!plan) {
+    log.error(plan.error().message);
+    return kExitUsage;
+  }
+  log_plan_lines(log, plan->log);
   std::cout << netfence::admin::effective_config_json(cfg, listener_urls(cfg), cfg.mode, 2)
             << std::endl;
   return kExitOk;

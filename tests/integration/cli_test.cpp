@@ -112,6 +112,7 @@ TEST_F(Cli, CheckConfigPrintsEffectiveConfigInTableOrder) {
 
 TEST_F(Cli, CheckConfigMergesAliasesAndRedactsSecrets) {
   auto cfg = write("c.toml", R"([network]
+enabled = true
 allowed_domains = ["Example.COM", "*.github.com"]
 denied_domains = ["evil.example"]
 admin_token = "0123456789abcdef0123"
@@ -244,8 +245,8 @@ TEST_F(Cli, ExplainRejectsInvalidHosts) {
     EXPECT_EQ(code, 2) << h;
   }
   std::string long_name;
-  for (int i = 0; i < 50; ++i) long_name += "abcd.";
-  long_name += "com";  // 253 < length
+  for (int i = 0; i < 51; ++i) long_name += "abcd.";
+  long_name += "com";  // 258 octets > 253
   EXPECT_EQ(explain("allowed_domains = [\"*\"]\n", {long_name}).second, 2);
   EXPECT_EQ(dns.query_count(), 0u);
 }
@@ -286,7 +287,9 @@ TEST_F(Cli, ExplainPatternTable) {
     ASSERT_FALSE(j.is_null()) << c.pattern << " / " << c.host;
     EXPECT_EQ(j["decision"], c.allowed ? "allow" : "deny") << c.pattern << " / " << c.host;
     EXPECT_EQ(code, c.allowed ? 0 : 3) << c.pattern << " / " << c.host;
-    if (!c.allowed) EXPECT_EQ(j["reason"], "not_allowed");
+    if (!c.allowed) {
+      EXPECT_EQ(j["reason"], "not_allowed");
+    }
   }
   // Row 25: an invalid pattern is a config error.
   EXPECT_EQ(explain("allowed_domains = [\"*.1.2.3\"]\n", {"a.test", "--no-dns"}).second, 2);
