@@ -711,5 +711,20 @@ TEST(SyntaxErrors, HostileBytesNeverThrow) {
   }
 }
 
+// Inputs that hit toml++ 3.3.0 bugs in the fuzz build (fuzz/regressions/config): the shipped
+// library must report them as ordinary parse errors.
+TEST(SyntaxErrors, KnownTomlppPreconditionInputs) {
+  EXPECT_EQ(error_of("[\n\0network]\n"),
+            "config.toml:1:2: Error while parsing key: expected bare key starting character or "
+            "string delimiter, saw '\\n'");
+  EXPECT_EQ(error_of("[[[1]]]").rfind("config.toml:1:3: ", 0), 0U);
+  EXPECT_EQ(error_of("[network]\nmitm = 1979-05-27TE03:Z27:0\n"),
+            "config.toml:2:19: Error while parsing time: expected 2-digit hour, saw 'E'");
+  EXPECT_EQ(error_of("[network]\nmitm = true \u00a7\n").rfind("config.toml:2:", 0), 0U);
+  auto ok_multiline = load("[network.audit_metadata]\nslug = \"\"\"\\\n\u00a7x\"\"\"\n");
+  ASSERT_TRUE(ok_multiline.ok()) << ok_multiline.error().message;
+  EXPECT_EQ(ok_multiline->audit_metadata.slug, "\u00a7x");
+}
+
 }  // namespace
 }  // namespace netfence
