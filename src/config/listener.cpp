@@ -10,10 +10,6 @@
 namespace netfence::config {
 namespace {
 
-constexpr std::uint16_t kDefaultHttpPort = 3128;
-constexpr std::uint16_t kDefaultSocksPort = 8081;
-constexpr std::uint16_t kDefaultAdminPort = 8080;
-
 constexpr std::string_view kProxyFlag = "dangerously_allow_non_loopback_proxy";
 constexpr std::string_view kAdminFlag = "dangerously_allow_non_loopback_admin";
 

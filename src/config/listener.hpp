@@ -13,6 +13,11 @@
 
 namespace netfence::config {
 
+/// Default ports when a listener value has none (SPEC §2).
+inline constexpr std::uint16_t kDefaultHttpPort = 3128;
+inline constexpr std::uint16_t kDefaultSocksPort = 8081;
+inline constexpr std::uint16_t kDefaultAdminPort = 8080;
+
 struct ListenerAddress {
   core::IpAddress ip;
   std::uint16_t port = 0;

@@ -274,9 +274,9 @@ struct ListenerKey {
 };
 
 constexpr std::array kListenerKeys{
-    ListenerKey{"proxy_url", &Config::proxy_url, 3128},
-    ListenerKey{"admin_url", &Config::admin_url, 8080},
-    ListenerKey{"socks_url", &Config::socks_url, 8081},
+    ListenerKey{"proxy_url", &Config::proxy_url, config::kDefaultHttpPort},
+    ListenerKey{"admin_url", &Config::admin_url, config::kDefaultAdminPort},
+    ListenerKey{"socks_url", &Config::socks_url, config::kDefaultSocksPort},
 };
 
 constexpr std::string_view kDomainsExpectation = R"("allow", "deny" or "none")";
