@@ -1,0 +1,3 @@
+#include "net/relay.hpp"
+
+#include <gtest/gtest.h>
