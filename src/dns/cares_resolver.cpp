@@ -480,7 +480,7 @@ class CaresResolver final : public Resolver {
     // Every unanswered request fails with `other`, then destroying the channels runs the
     // remaining c-ares callbacks, which see finished requests and only free their context.
     while (!deadlines_.empty()) {
-      finish(deadlines_.begin()->second, ResolveError::other);
+      finish(deadlines_.begin()->second, ResolveError::other, /*abandon=*/true);
     }
     for (auto& [key, channel] : channels_) ares_destroy(channel->handle);
     channels_.clear();
@@ -579,8 +579,10 @@ class CaresResolver final : public Resolver {
     }
   }
 
-  /// Answers a request once. `pending_error` stands in for families still waiting.
-  void finish(const std::shared_ptr<Request>& request, ResolveError pending_error) {
+  /// Answers a request once. `pending_error` stands in for families still waiting; `abandon`
+  /// (shutdown) discards partial answers so that the caller sees `pending_error` alone.
+  void finish(const std::shared_ptr<Request>& request, ResolveError pending_error,
+              bool abandon = false) {
     if (request->finished) return;
     request->finished = true;
     deadlines_.erase(request->deadline_entry);
@@ -592,12 +594,16 @@ class CaresResolver final : public Resolver {
       }
     }
     ResolveResult result;
-    result.addresses = interleave(request->v6.addresses, request->v4.addresses);
-    if (result.addresses.empty()) {
-      const ResolveError a = request->v6.error;
-      const ResolveError b = request->v4.error;
-      result.error = error_rank(a) <= error_rank(b) ? a : b;
-      if (result.error == ResolveError::none) result.error = ResolveError::no_data;
+    if (abandon) {
+      result.error = pending_error;
+    } else {
+      result.addresses = interleave(request->v6.addresses, request->v4.addresses);
+      if (result.addresses.empty()) {
+        const ResolveError a = request->v6.error;
+        const ResolveError b = request->v4.error;
+        result.error = error_rank(a) <= error_rank(b) ? a : b;
+        if (result.error == ResolveError::none) result.error = ResolveError::no_data;
+      }
     }
     {
       std::lock_guard lock(mutex_);

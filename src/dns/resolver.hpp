@@ -61,6 +61,9 @@ struct ResolverOptions {
 
 /// The default implementation: static hosts, then the hosts file, then A and AAAA queries in
 /// parallel through c-ares (UDP with TCP fallback) on its own thread.
+/// Destroying it answers every outstanding request (ResolveError::other) and joins the thread, so
+/// it must not be destroyed from inside one of its own callbacks. Fails with code "config" for an
+/// unparsable server address.
 Result<std::unique_ptr<Resolver>> make_cares_resolver(const ResolverOptions& options);
 
 /// Blocking helper for the CLI and tests: resolves and waits for the answer.

@@ -150,7 +150,7 @@ TEST(Resolver, StaticHostsComeFirstInConfiguredOrder) {
 class HostsFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = ::testing::TempDir() + "/netfence_resolver_test_hosts";
+    path_ = ::testing::TempDir() + "/netfence_resolver_test_hosts_" + std::to_string(::getpid());
     std::ofstream(path_) << "# test hosts file\n"
                             "10.1.2.3\tfilehost.test  Alias.Test # trailing comment\n"
                             "::1 filehost.test\n"
