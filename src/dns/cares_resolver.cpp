@@ -45,6 +45,7 @@ using core::IpAddress;
 constexpr int kTries = 2;  // per server; c-ares doubles the per-try timeout on each round
 constexpr std::chrono::milliseconds kMinTryTimeout{10};
 constexpr std::size_t kMaxChannels = 8;
+constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(1);
 constexpr int kMaxAddressesPerFamily = 64;
 constexpr int kClassIn = 1;  // RFC 1035 §3.2.4
 constexpr int kTypeA = 1;
@@ -255,8 +256,9 @@ class CaresResolver final : public Resolver {
     }
     auto request = std::make_shared<Request>();
     request->name = std::move(name);
-    request->deadline = Clock::now() + std::max(timeout, std::chrono::milliseconds(1));
-    request->timeout = timeout;
+    // Clamped so that c-ares' int millisecond timeouts cannot overflow (config allows 60 s).
+    request->timeout = std::clamp(timeout, std::chrono::milliseconds(1), kMaxTimeout);
+    request->deadline = Clock::now() + request->timeout;
     request->done = std::move(done);
     {
       std::lock_guard lock(mutex_);
@@ -581,8 +583,8 @@ class CaresResolver final : public Resolver {
 
   /// Answers a request once. `pending_error` stands in for families still waiting; `abandon`
   /// (shutdown) discards partial answers so that the caller sees `pending_error` alone.
-  void finish(const std::shared_ptr<Request>& request, ResolveError pending_error,
-              bool abandon = false) {
+  /// Takes `request` by value: the caller's reference may live in the deadline node erased here.
+  void finish(std::shared_ptr<Request> request, ResolveError pending_error, bool abandon = false) {
     if (request->finished) return;
     request->finished = true;
     deadlines_.erase(request->deadline_entry);
