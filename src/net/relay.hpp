@@ -334,13 +334,19 @@ boost::asio::awaitable<void> socket_pump(std::shared_ptr<RelayCore> core, From& 
       const auto started = Clock::now();
       auto [ec] = co_await from.async_wait(From::wait_read, asio::as_tuple(asio::use_awaitable));
       if (should_stop(*core, cs)) co_return;
-      if (ec) co_return fail(ec);
+      if (ec) {
+        fail(ec);
+        co_return;
+      }
       last_wait = Clock::now() - started;
     }
 
     if (use_splice) {
       if (!pipe.is_open()) {
-        if (auto ec = pipe.open()) co_return fail(ec);
+        if (auto ec = pipe.open()) {
+          fail(ec);
+          co_return;
+        }
       }
       const SpliceResult in = splice_in(from.native_handle(), pipe, kSpliceChunk);
       if (in.error == asio::error::would_block) {
@@ -353,7 +359,10 @@ boost::asio::awaitable<void> socket_pump(std::shared_ptr<RelayCore> core, From& 
         maybe_readable = true;
         continue;
       }
-      if (in.error) co_return fail(in.error);
+      if (in.error) {
+        fail(in.error);
+        co_return;
+      }
       if (in.bytes == 0) {
         RelayStreamTraits<To>::shutdown_send(to);
         co_return;
@@ -366,7 +375,10 @@ boost::asio::awaitable<void> socket_pump(std::shared_ptr<RelayCore> core, From& 
         if (out.error == asio::error::would_block) {
           auto [ec] = co_await to.async_wait(To::wait_write, asio::as_tuple(asio::use_awaitable));
           if (should_stop(*core, cs)) co_return;
-          if (ec) co_return fail(ec);
+          if (ec) {
+            fail(ec);
+            co_return;
+          }
           continue;
         }
         if (out.error && splice_unsupported(out.error)) {
@@ -375,19 +387,28 @@ boost::asio::awaitable<void> socket_pump(std::shared_ptr<RelayCore> core, From& 
           if (!buffer) buffer = std::make_unique<char[]>(buffer_size);
           while (left > 0) {
             const SpliceResult got = drain_pipe(pipe, buffer.get(), std::min(left, buffer_size));
-            if (got.error) co_return fail(got.error);
+            if (got.error) {
+              fail(got.error);
+              co_return;
+            }
             auto [wec, written] = co_await asio::async_write(
                 to, asio::buffer(buffer.get(), got.bytes), asio::as_tuple(asio::use_awaitable));
             core->stats.*counter += written;
             core->touch();
             if (should_stop(*core, cs)) co_return;
-            if (wec) co_return fail(wec);
+            if (wec) {
+              fail(wec);
+              co_return;
+            }
             left -= got.bytes;
           }
           pipe.close();
           break;
         }
-        if (out.error) co_return fail(out.error);
+        if (out.error) {
+          fail(out.error);
+          co_return;
+        }
         left -= out.bytes;
         core->stats.*counter += out.bytes;
         core->touch();
@@ -407,14 +428,20 @@ boost::asio::awaitable<void> socket_pump(std::shared_ptr<RelayCore> core, From& 
       RelayStreamTraits<To>::shutdown_send(to);
       co_return;
     }
-    if (ec) co_return fail(ec);
+    if (ec) {
+      fail(ec);
+      co_return;
+    }
     core->touch();
     auto [wec, written] = co_await asio::async_write(to, asio::buffer(buffer.get(), n),
                                                      asio::as_tuple(asio::use_awaitable));
     core->stats.*counter += written;
     core->touch();
     if (should_stop(*core, cs)) co_return;
-    if (wec) co_return fail(wec);
+    if (wec) {
+      fail(wec);
+      co_return;
+    }
     maybe_readable = true;
   }
 }
