@@ -8,7 +8,9 @@
 #include "config_discovery.hpp"
 #include "explain.hpp"
 #include "log/log.hpp"
+#include "net/relay.hpp"
 #include "netfence/version.hpp"
+#include "proxy/server.hpp"
 
 namespace {
 
@@ -80,17 +82,24 @@ int cmd_run(Logger& log, const std::optional<std::string>& path) {
     log.info("network.enabled is false in " + loaded->path.string() + "; no listeners started");
     return kExitOk;
   }
-  auto plan = netfence::config::plan_listeners(cfg);
-  if (!plan) {
-    log.error(plan.error().message);
-    return kExitUsage;
+  std::optional<std::filesystem::path> reload_path;
+  if (loaded->found) reload_path = loaded->path;
+  auto server = netfence::proxy::Server::create(cfg, reload_path, log);
+  if (!server) {
+    log.error(server.error().message);
+    return server.error().code == "config" ? kExitUsage : kExitRuntime;
   }
-  log_plan_lines(log, plan->log);
-  // The data plane arrives with the next issue; until then `run` reports what it would bind.
-  if (plan->http) log.info("HTTP proxy would listen on " + plan->http->to_string());
-  if (plan->socks5) log.info("SOCKS5 proxy would listen on " + plan->socks5->to_string());
-  if (plan->admin) log.info("admin API would listen on " + plan->admin->to_string());
-  log.info("the data plane is not implemented yet; exiting");
+  if (auto bound = server.value()->bind(); !bound) {
+    log.error(bound.error().message);
+    return kExitRuntime;
+  }
+  // splice(2) cannot pass MSG_NOSIGNAL: a write to a reset peer must not kill the process.
+  netfence::net::ignore_sigpipe();
+  auto ran = server.value()->run();
+  if (!ran) {
+    log.error(ran.error().message);
+    return kExitRuntime;
+  }
   return kExitOk;
 }
 

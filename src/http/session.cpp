@@ -1,0 +1,556 @@
+#include "http/session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <openssl/ssl.h>
+
+#include "http/responses.hpp"
+#include "http/wire/chunked.hpp"
+#include "http/wire/framing.hpp"
+#include "http/wire/request_head.hpp"
+#include "http/wire/response_head.hpp"
+#include "http/wire/target.hpp"
+#include "net/dialer.hpp"
+#include "net/relay.hpp"
+#include "runtime/decide.hpp"
+#include "runtime/endpoint.hpp"
+
+namespace netfence::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kHeadDeadline = 30s;      // SPEC §8.7: complete request head, keep-alive idle
+constexpr auto kTlsDeadline = 30s;       // SPEC §8.7: TLS handshakes
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+constexpr std::uint64_t kDrainLimit = 64 * 1024;  // SPEC §8.3: refused bodies drained up to this
+
+
+// Reads more bytes from `stream` into `buf` before `deadline`. Returns the error (timed_out for
+// the deadline, eof at the end of the stream).
+template <class Stream>
+asio::awaitable<error_code> read_more(Stream& stream, std::string& buf, Clock::time_point deadline) {
+  const std::size_t old = buf.size();
+  buf.resize(old + kReadChunk);
+  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+  auto r = co_await (stream.async_read_some(asio::buffer(buf.data() + old, kReadChunk), kTuple) ||
+                     timer.async_wait(kTuple));
+  if (r.index() == 1) {
+    buf.resize(old);
+    co_return asio::error::timed_out;
+  }
+  auto [ec, n] = std::get<0>(r);
+  buf.resize(old + n);
+  if (n > 0) co_return error_code{};
+  co_return ec ? ec : asio::error::eof;
+}
+
+template <class Stream>
+asio::awaitable<error_code> write_all(Stream& stream, std::string_view data) {
+  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(data), kTuple);
+  co_return ec;
+}
+
+// Owns what it writes. g++ 12 mishandles temporaries that a co_await expression binds to a
+// reference (seen under ASan: a double free of such a temporary), so call sites never pass a
+// materialised temporary to a coroutine: a prvalue std::string initialises this parameter
+// directly.
+template <class Stream>
+asio::awaitable<error_code> send(Stream& stream, std::string data) {
+  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(data), kTuple);
+  co_return ec;
+}
+
+template <class Stream>
+bool is_eof(const error_code& ec) {
+  if (ec == asio::error::eof) return true;
+  if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+    // A TLS peer that closes without close_notify ends an until-close body the same way.
+    if (ec == ssl::error::stream_truncated) return true;
+  }
+  return false;
+}
+
+void close_socket(tcp::socket& s) {
+  error_code ignored;
+  s.shutdown(tcp::socket::shutdown_both, ignored);
+  s.close(ignored);
+}
+
+bool has_method_override(const Headers& h) {
+  return h.find("x-http-method-override") || h.find("x-http-method") ||
+         h.find("x-method-override");
+}
+
+class Session {
+ public:
+  Session(tcp::socket client, SessionContext& ctx) : client_(std::move(client)), ctx_(ctx) {
+    error_code ec;
+    auto ep = client_.remote_endpoint(ec);
+    if (!ec) peer_ = runtime::endpoint_text(ep);
+  }
+
+  asio::awaitable<void> run() {
+    while (!ctx_.stopping.load()) {
+      RequestHeadParser parser;
+      const auto deadline = Clock::now() + kHeadDeadline;
+      HeadParseResult r;
+      for (;;) {
+        r = parser.feed(buf_);
+        if (r.status != ParseStatus::need_more) break;
+        if (co_await read_more(client_, buf_, deadline)) co_return close_socket(client_);
+      }
+      if (r.status == ParseStatus::error) {
+        co_await send(client_, text_response(r.error.status, r.error.body, false));
+        close_socket(client_);
+        co_return;
+      }
+      RequestHead head = parser.take_head();
+      buf_.erase(0, r.consumed);
+      if (!co_await handle(std::move(head))) co_return close_socket(client_);
+    }
+    close_socket(client_);
+  }
+
+ private:
+  // Returns true when the connection stays usable for another request.
+  asio::awaitable<bool> handle(RequestHead head) {
+    if (head.method == "CONNECT") co_return co_await handle_connect(std::move(head));
+    if (head.headers.find("x-unix-socket")) {
+      // Unix-socket proxying (SPEC §11) is not part of this build yet.
+      co_await send(client_, text_response(501, "unix sockets unsupported", false));
+      co_return false;
+    }
+    switch (classify_target(head.target)) {
+      case TargetForm::origin:
+      case TargetForm::asterisk:
+        co_await send(client_, text_response(400, kNotAProxyRequest.body, false));
+        co_return false;
+      case TargetForm::authority:
+        co_await send(client_, text_response(400, kInvalidRequestTarget.body, false));
+        co_return false;
+      case TargetForm::absolute:
+        break;
+    }
+    auto target = parse_absolute_target(head.target);
+    if (!target) {
+      co_await send(client_, text_response(target.error().status, target.error().body, false));
+      co_return false;
+    }
+    if (auto bad = check_host_header(head.headers, target->host, target->port,
+                                     target->default_port)) {
+      co_await send(client_, text_response(bad->status, bad->body, false));
+      co_return false;
+    }
+    auto framing = request_framing(head);
+    if (!framing) {
+      co_await send(client_, text_response(framing.error().status, framing.error().body,
+                                                false));
+      co_return false;
+    }
+
+    auto snapshot = ctx_.rt.snapshot();
+    policy::RequestFacts facts;
+    facts.protocol = Protocol::http;
+    facts.host = &target->host;
+    facts.port = target->port;
+    facts.method = head.method;
+    facts.has_upgrade = head.headers.find("upgrade") != nullptr;
+    facts.has_method_override = has_method_override(head.headers);
+    facts.has_body = framing->kind == BodyFraming::Kind::chunked ||
+                     (framing->kind == BodyFraming::Kind::content_length && framing->length > 0);
+    const runtime::Requester who{peer_};
+    policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
+    const bool keep_alive = wants_keep_alive(head);
+    if (!d.allowed()) {
+      const bool drainable = framing->kind == BodyFraming::Kind::none ||
+                             (framing->kind == BodyFraming::Kind::content_length &&
+                              framing->length <= kDrainLimit &&
+                              !headers_contain_token(head.headers, "expect", "100-continue"));
+      const bool stay = keep_alive && drainable && !ctx_.stopping.load();
+      co_await send(client_, refusal_response(d.final(), target->host.text, target->port,
+                                                   Protocol::http, false, stay));
+      if (!stay) co_return false;
+      co_return co_await discard_body(*framing);
+    }
+    co_return co_await forward(std::move(head), std::move(target.value()), *framing, d,
+                               keep_alive);
+  }
+
+  // Reads and drops a refused request's small body so the connection can carry the next one.
+  asio::awaitable<bool> discard_body(const BodyFraming& framing) {
+    if (framing.kind != BodyFraming::Kind::content_length) co_return true;
+    const auto deadline = Clock::now() + kHeadDeadline;
+    while (buf_.size() < framing.length) {
+      if (co_await read_more(client_, buf_, deadline)) co_return false;
+    }
+    buf_.erase(0, framing.length);
+    co_return true;
+  }
+
+  asio::awaitable<bool> handle_connect(RequestHead head) {
+    auto target = parse_connect_target(head.target);
+    if (!target) {
+      co_await send(client_, text_response(target.error().status, target.error().body, false));
+      co_return false;
+    }
+    auto snapshot = ctx_.rt.snapshot();
+    policy::RequestFacts facts;
+    facts.protocol = Protocol::https_connect;
+    facts.host = &target->host;
+    facts.port = *target->port;
+    facts.method = "CONNECT";
+    const runtime::Requester who{peer_};
+    policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
+    const bool keep_alive = wants_keep_alive(head) && !ctx_.stopping.load();
+    if (!d.allowed()) {
+      co_await send(client_, refusal_response(d.final(), target->host.text, *target->port,
+                                                   Protocol::https_connect, true, keep_alive));
+      co_return keep_alive;
+    }
+    if (d.intercept) {
+      // Limited mode with mitm = true: TLS interception (SPEC §10) is not part of this build.
+      co_await send(client_, text_response(501, "TLS interception is not available", false));
+      co_return false;
+    }
+    const auto budget = std::chrono::milliseconds(snapshot->config->connect_timeout_ms);
+    net::DialResult dialed = co_await net::dial(d.addresses, *target->port, budget);
+    if (!dialed.ok()) {
+      auto failure = net::to_http_failure(dialed.error);
+      co_await send(client_, text_response(static_cast<int>(failure.status), failure.body,
+                                                false));
+      co_return false;
+    }
+    // SPEC §8.4: connect first, then exactly this line.
+    if (co_await write_all(client_, kConnectEstablished)) co_return false;
+    co_await tunnel(*dialed.socket, runtime::TunnelKind::connect, std::move(buf_), {},
+                    snapshot->config->idle_timeout_s);
+    co_return false;
+  }
+
+  // Relays client <-> upstream until either side is done, registered so a mode switch or
+  // `enabled = false` can close it.
+  asio::awaitable<void> tunnel(tcp::socket& upstream, runtime::TunnelKind kind,
+                               std::string to_upstream, std::string to_client,
+                               std::uint32_t idle_timeout_s) {
+    auto control = std::make_shared<net::RelayControl>();
+    runtime::TunnelRegistration reg(ctx_.rt, kind, [control] { control->stop(); });
+    net::RelayOptions opts;
+    opts.idle_timeout = std::chrono::seconds(idle_timeout_s);
+    opts.to_b = std::move(to_upstream);
+    opts.to_a = std::move(to_client);
+    opts.control = control;
+    buf_.clear();
+    co_await net::relay(client_, upstream, std::move(opts));
+  }
+
+  asio::awaitable<bool> forward(RequestHead head, AbsoluteTarget target, BodyFraming framing,
+                                const policy::Decision& d, bool keep_alive) {
+    auto snapshot = ctx_.rt.snapshot();
+    const auto& cfg = *snapshot->config;
+    net::DialResult dialed = co_await net::dial(
+        d.addresses, target.port, std::chrono::milliseconds(cfg.connect_timeout_ms));
+    if (!dialed.ok()) {
+      auto failure = net::to_http_failure(dialed.error);
+      co_await send(client_, text_response(static_cast<int>(failure.status), failure.body,
+                                                false));
+      co_return false;
+    }
+    if (target.scheme == "https" || target.scheme == "wss") {
+      ssl::stream<tcp::socket> tls(std::move(*dialed.socket), ctx_.upstream_tls);
+      if (!co_await tls_handshake(tls, target.host)) {
+        co_await send(client_, text_response(502, "upstream failure", false));
+        co_return false;
+      }
+      const bool ok =
+          co_await exchange(tls, std::move(head), target, framing, keep_alive, cfg, false);
+      error_code ignored;
+      tls.lowest_layer().close(ignored);
+      co_return ok;
+    }
+    co_return co_await exchange(*dialed.socket, std::move(head), target, framing, keep_alive,
+                                cfg, true);
+  }
+
+  asio::awaitable<bool> tls_handshake(ssl::stream<tcp::socket>& tls,
+                                      const core::CanonicalHost& host) {
+    if (!host.is_ip()) {
+      // SNI: Asio does not set it (cpp-stack A.5-19).
+      SSL_set_tlsext_host_name(tls.native_handle(), host.text.c_str());
+    }
+    tls.set_verify_callback(ssl::host_name_verification(host.is_ip() && host.ip
+                                                            ? host.ip->to_string()
+                                                            : host.text));
+    asio::steady_timer timer(co_await asio::this_coro::executor, kTlsDeadline);
+    auto r = co_await (tls.async_handshake(ssl::stream_base::client, kTuple) ||
+                       timer.async_wait(kTuple));
+    if (r.index() == 1) co_return false;
+    co_return !std::get<0>(std::get<0>(r));
+  }
+
+  // Sends the request upstream and the response back (SPEC §8.3). Returns true when the client
+  // connection stays usable.
+  template <class Upstream>
+  asio::awaitable<bool> exchange(Upstream& up, RequestHead head, const AbsoluteTarget& target,
+                                 const BodyFraming& framing, bool keep_alive, const Config& cfg,
+                                 bool plain_upstream) {
+    const bool ws_allowed = target.scheme == "http" || target.scheme == "ws";
+    const std::string method = head.method;
+    Headers headers = std::move(head.headers);
+    const bool expect_continue = headers_contain_token(headers, "expect", "100-continue");
+    const bool upgrade = strip_hop_by_hop(headers, Direction::request, ws_allowed && plain_upstream);
+    headers.set("Host", format_authority(target.host, target.port, target.default_port));
+    if (framing.kind == BodyFraming::Kind::chunked) headers.add("Transfer-Encoding", "chunked");
+    // One request per upstream connection: the origin ends until-close bodies by closing, and
+    // no connection is reused for a request it was not vetted for.
+    if (!upgrade) headers.add("Connection", "close");
+    if (co_await send(up, serialize_request_head(method, target.origin_form, headers))) {
+      co_await send(client_, text_response(502, "upstream failure", false));
+      co_return false;
+    }
+
+    const auto idle = std::chrono::seconds(cfg.idle_timeout_s);
+    std::string ubuf;
+    bool body_sent = framing.kind == BodyFraming::Kind::none;
+    if (!expect_continue && !body_sent) {
+      if (!co_await send_body(up, framing, idle)) co_return false;
+      body_sent = true;
+    }
+
+    for (;;) {
+      ResponseHeadParser rp;
+      const auto deadline = Clock::now() + idle;
+      HeadParseResult r;
+      for (;;) {
+        r = rp.feed(ubuf);
+        if (r.status != ParseStatus::need_more) break;
+        error_code ec = co_await read_more(up, ubuf, deadline);
+        if (ec) {
+          const bool timeout = ec == asio::error::timed_out;
+          co_await send(client_, text_response(timeout ? 504 : 502,
+                                                    timeout ? "upstream timeout"
+                                                            : "upstream failure",
+                                                    false));
+          co_return false;
+        }
+      }
+      if (r.status == ParseStatus::error) {
+        co_await send(client_, text_response(502, "upstream failure", false));
+        co_return false;
+      }
+      ResponseHead resp = rp.take_head();
+      ubuf.erase(0, r.consumed);
+
+      if (resp.status == 101) {
+        if (!upgrade) {
+          co_await send(client_, text_response(502, "upstream failure", false));
+          co_return false;
+        }
+        if constexpr (std::is_same_v<Upstream, tcp::socket>) {
+          strip_hop_by_hop(resp.headers, Direction::response, true);
+          std::string out = serialize_response_head(1, 101, resp.reason, resp.headers);
+          if (co_await write_all(client_, out)) co_return false;
+          co_await tunnel(up, runtime::TunnelKind::websocket, std::move(buf_), std::move(ubuf),
+                          cfg.idle_timeout_s);
+        }
+        co_return false;
+      }
+      if (resp.status < 200) {
+        // Interim responses (100 Continue and friends) go to HTTP/1.1 clients as they come.
+        if (head.version_minor >= 1) {
+          strip_hop_by_hop(resp.headers, Direction::response);
+          if (co_await send(client_, serialize_response_head(1, resp.status, resp.reason,
+                                                                  resp.headers))) {
+            co_return false;
+          }
+        }
+        if (resp.status == 100 && !body_sent) {
+          if (!co_await send_body(up, framing, idle)) co_return false;
+          body_sent = true;
+        }
+        continue;
+      }
+
+      auto rframing = response_framing(resp, method);
+      if (!rframing) {
+        co_await send(client_, text_response(502, "upstream failure", false));
+        co_return false;
+      }
+      // A final answer before the body was sent (Expect: 100-continue declined): the client's
+      // body is still on the wire, so the connection cannot be reused.
+      bool client_keep = keep_alive && body_sent && !ctx_.stopping.load();
+      strip_hop_by_hop(resp.headers, Direction::response);
+      const bool http11 = head.version_minor >= 1;
+      bool chunk_to_client = false;
+      switch (rframing->kind) {
+        case BodyFraming::Kind::none:
+        case BodyFraming::Kind::content_length:
+          break;
+        case BodyFraming::Kind::chunked:
+        case BodyFraming::Kind::until_close:
+          resp.headers.remove("content-length");
+          if (http11) {
+            resp.headers.add("Transfer-Encoding", "chunked");
+            chunk_to_client = true;
+          } else {
+            client_keep = false;  // HTTP/1.0: the end of the body is the end of the connection
+          }
+          break;
+      }
+      resp.headers.add("Connection", client_keep ? "keep-alive" : "close");
+      if (co_await send(client_, serialize_response_head(1, resp.status, resp.reason,
+                                                              resp.headers))) {
+        co_return false;
+      }
+      if (!co_await relay_response_body(up, ubuf, *rframing, chunk_to_client, idle)) {
+        co_return false;
+      }
+      co_return client_keep;
+    }
+  }
+
+  // Streams the request body from the client to the upstream, re-framed (SPEC §8.3).
+  template <class Upstream>
+  asio::awaitable<bool> send_body(Upstream& up, const BodyFraming& framing,
+                                  std::chrono::seconds idle) {
+    if (framing.kind == BodyFraming::Kind::content_length) {
+      std::uint64_t left = framing.length;
+      while (left > 0) {
+        if (buf_.empty()) {
+          if (co_await read_more(client_, buf_, Clock::now() + idle)) co_return false;
+        }
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf_.size()));
+        if (co_await write_all(up, std::string_view(buf_).substr(0, n))) co_return false;
+        buf_.erase(0, n);
+        left -= n;
+      }
+      co_return true;
+    }
+    if (framing.kind == BodyFraming::Kind::chunked) {
+      ChunkedDecoder decoder;
+      for (;;) {
+        std::string_view in = buf_;
+        std::string out;
+        std::size_t used = 0;
+        while (!in.empty()) {
+          auto step = decoder.feed(in);
+          if (!step.data.empty()) out += encode_chunk(step.data);
+          used += step.consumed;
+          in.remove_prefix(step.consumed);
+          if (step.status != ChunkedDecoder::Status::need_more) break;
+          if (step.consumed == 0) break;
+        }
+        buf_.erase(0, used);
+        if (decoder.status() == ChunkedDecoder::Status::done) out += kLastChunk;
+        if (!out.empty() && co_await write_all(up, out)) co_return false;
+        if (decoder.status() == ChunkedDecoder::Status::done) co_return true;
+        if (decoder.status() == ChunkedDecoder::Status::error) {
+          co_await send(client_, text_response(400, kMalformedRequest.body, false));
+          co_return false;
+        }
+        if (co_await read_more(client_, buf_, Clock::now() + idle)) co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  // Streams the response body to the client. Returns false when the client connection must
+  // close (an error, or a body that could not be completed).
+  template <class Upstream>
+  asio::awaitable<bool> relay_response_body(Upstream& up, std::string& ubuf,
+                                            const BodyFraming& framing, bool chunk_to_client,
+                                            std::chrono::seconds idle) {
+    switch (framing.kind) {
+      case BodyFraming::Kind::none:
+        co_return true;
+      case BodyFraming::Kind::content_length: {
+        std::uint64_t left = framing.length;
+        while (left > 0) {
+          if (ubuf.empty()) {
+            if (co_await read_more(up, ubuf, Clock::now() + idle)) co_return false;
+          }
+          const std::size_t n =
+              static_cast<std::size_t>(std::min<std::uint64_t>(left, ubuf.size()));
+          if (co_await write_all(client_, std::string_view(ubuf).substr(0, n))) co_return false;
+          ubuf.erase(0, n);
+          left -= n;
+        }
+        co_return true;
+      }
+      case BodyFraming::Kind::chunked: {
+        ChunkedDecoder decoder;
+        for (;;) {
+          std::string_view in = ubuf;
+          std::string out;
+          std::size_t used = 0;
+          while (!in.empty()) {
+            auto step = decoder.feed(in);
+            if (!step.data.empty()) {
+              if (chunk_to_client) {
+                out += encode_chunk(step.data);
+              } else {
+                out += step.data;
+              }
+            }
+            used += step.consumed;
+            in.remove_prefix(step.consumed);
+            if (step.status != ChunkedDecoder::Status::need_more || step.consumed == 0) break;
+          }
+          ubuf.erase(0, used);
+          const bool done = decoder.status() == ChunkedDecoder::Status::done;
+          if (done && chunk_to_client) out += kLastChunk;
+          if (!out.empty() && co_await write_all(client_, out)) co_return false;
+          if (done) co_return true;
+          if (decoder.status() == ChunkedDecoder::Status::error) co_return false;
+          if (co_await read_more(up, ubuf, Clock::now() + idle)) co_return false;
+        }
+      }
+      case BodyFraming::Kind::until_close: {
+        for (;;) {
+          if (!ubuf.empty()) {
+            std::string out = chunk_to_client ? encode_chunk(ubuf) : ubuf;
+            ubuf.clear();
+            if (co_await write_all(client_, out)) co_return false;
+          }
+          error_code ec = co_await read_more(up, ubuf, Clock::now() + idle);
+          if (ec && ubuf.empty()) {
+            if (!is_eof<Upstream>(ec)) co_return false;
+            if (chunk_to_client) co_return !co_await write_all(client_, kLastChunk);
+            co_return true;
+          }
+        }
+      }
+    }
+    co_return false;
+  }
+
+  tcp::socket client_;
+  SessionContext& ctx_;
+  std::string peer_;
+  std::string buf_;  // client bytes received and not yet consumed
+};
+
+}  // namespace
+
+asio::awaitable<void> serve_http_connection(tcp::socket client, SessionContext& ctx) {
+  Session session(std::move(client), ctx);
+  co_await session.run();
+}
+
+}  // namespace netfence::http

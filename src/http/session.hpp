@@ -1,0 +1,27 @@
+// One HTTP proxy client connection (SPEC §8): absolute-form requests, CONNECT tunnels and
+// WebSocket upgrades, with the exact refusals of §8.5/§8.6. A thin adapter: parsing is in
+// http/wire, decisions in policy (driven by runtime::decide), sockets in net.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+
+#include "runtime/runtime.hpp"
+
+namespace netfence::http {
+
+/// Shared by every session of a listener; outlives them.
+struct SessionContext {
+  runtime::Runtime& rt;
+  /// Client TLS context for https:// absolute-form targets: system roots + extra_ca_certs.
+  boost::asio::ssl::context& upstream_tls;
+  /// Set once graceful shutdown starts: finish the current request, then close.
+  const std::atomic<bool>& stopping;
+};
+
+boost::asio::awaitable<void> serve_http_connection(boost::asio::ip::tcp::socket client,
+                                                   SessionContext& ctx);
+
+}  // namespace netfence::http

@@ -1,0 +1,28 @@
+// Drives the pure policy engine to a final decision for a front end: answers its `Need`s
+// (resolution through the Resolver, off the I/O thread) and logs the outcome (SPEC §2 lines).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <string>
+
+#include "policy/evaluate.hpp"
+#include "runtime/runtime.hpp"
+
+namespace netfence::runtime {
+
+/// Who asked, for the log line (and later the audit event).
+struct Requester {
+  std::string client;  // "ip:port" or "" when unknown
+};
+
+/// Evaluates `facts` against `snapshot` until a decision is reached. Resolves the name at most
+/// once. Logs INFO `blocked …` for refusals and DEBUG `allowed …` otherwise.
+boost::asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& snapshot,
+                                                policy::RequestFacts facts,
+                                                const Requester& who);
+
+/// Logs one decision in the §2 format (exposed for front ends that decide without decide()).
+void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestFacts& facts,
+                  const Requester& who);
+
+}  // namespace netfence::runtime

@@ -1,0 +1,97 @@
+#include "runtime/runtime.hpp"
+
+namespace netfence::runtime {
+
+Runtime::Runtime(log::Logger& logger, std::shared_ptr<const policy::Snapshot> snapshot,
+                 std::shared_ptr<dns::Resolver> resolver)
+    : logger_(logger),
+      snapshot_(std::move(snapshot)),
+      resolver_(std::move(resolver)),
+      own_(std::make_shared<const std::vector<core::IpAddress>>()) {}
+
+void Runtime::set_snapshot(std::shared_ptr<const policy::Snapshot> next) {
+  auto prev = snapshot_.exchange(next);
+  if (!next->enabled) {
+    stop_tunnels_if([](TunnelKind) { return true; });
+  } else if (next->mode == Mode::limited && (!prev || prev->mode != Mode::limited)) {
+    // MITM tunnels stay: each inner request is checked against the current mode (§10.1).
+    stop_tunnels_if([](TunnelKind k) { return k != TunnelKind::mitm; });
+  }
+}
+
+std::shared_ptr<dns::Resolver> Runtime::resolver() const {
+  std::lock_guard lock(mutex_);
+  return resolver_;
+}
+
+void Runtime::set_resolver(std::shared_ptr<dns::Resolver> r) {
+  std::lock_guard lock(mutex_);
+  resolver_ = std::move(r);
+}
+
+EnvironmentHold Runtime::environment() const {
+  std::lock_guard lock(mutex_);
+  EnvironmentHold hold;
+  hold.own = own_;
+  hold.env.own_addresses = *hold.own;
+  hold.env.http = http_;
+  hold.env.socks5 = socks5_;
+  hold.env.admin = admin_;
+  return hold;
+}
+
+void Runtime::set_own_addresses(std::vector<core::IpAddress> own) {
+  auto next = std::make_shared<const std::vector<core::IpAddress>>(std::move(own));
+  std::lock_guard lock(mutex_);
+  own_ = std::move(next);
+}
+
+void Runtime::set_listeners(std::optional<policy::Endpoint> http,
+                            std::optional<policy::Endpoint> socks5,
+                            std::optional<policy::Endpoint> admin) {
+  std::lock_guard lock(mutex_);
+  http_ = http;
+  socks5_ = socks5;
+  admin_ = admin;
+}
+
+bool Runtime::try_acquire_connection() {
+  const std::size_t limit = snapshot()->config ? snapshot()->config->max_connections : 4096;
+  std::size_t cur = connections_.load();
+  while (cur < limit) {
+    if (connections_.compare_exchange_weak(cur, cur + 1)) return true;
+  }
+  return false;
+}
+
+void Runtime::release_connection() { connections_.fetch_sub(1); }
+
+std::uint64_t Runtime::register_tunnel(TunnelKind kind, std::function<void()> stop) {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t id = next_tunnel_id_++;
+  tunnels_.emplace(id, Tunnel{kind, std::move(stop)});
+  return id;
+}
+
+void Runtime::unregister_tunnel(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  tunnels_.erase(id);
+}
+
+void Runtime::stop_all_tunnels() {
+  stop_tunnels_if([](TunnelKind) { return true; });
+}
+
+void Runtime::stop_tunnels_if(const std::function<bool(TunnelKind)>& pred) {
+  // Collect under the lock, call outside it: a stop function may unregister synchronously.
+  std::vector<std::function<void()>> stops;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, t] : tunnels_) {
+      if (pred(t.kind)) stops.push_back(t.stop);
+    }
+  }
+  for (auto& s : stops) s();
+}
+
+}  // namespace netfence::runtime

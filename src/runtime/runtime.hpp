@@ -1,0 +1,116 @@
+// Process-wide state shared by every front end: the current policy snapshot (swapped atomically
+// on reload or mode change), the facts about this process the policy needs (own addresses,
+// bound listeners), the resolver, the logger, the connection limit, and the registry of open
+// tunnels that must close when the mode turns limited or the proxy is disabled (SPEC §10.1,
+// §8.6). Thread-safe; owned by the composition root and outliving every session.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/ip_address.hpp"
+#include "dns/resolver.hpp"
+#include "log/log.hpp"
+#include "policy/evaluate.hpp"
+#include "policy/snapshot.hpp"
+
+namespace netfence::runtime {
+
+/// What an open tunnel is, for closing the right ones on a mode or `enabled` change.
+enum class TunnelKind : std::uint8_t { connect, websocket, mitm, socks5_tcp, socks5_udp };
+
+/// The policy environment with the storage its span points into.
+struct EnvironmentHold {
+  std::shared_ptr<const std::vector<core::IpAddress>> own;
+  policy::Environment env;
+};
+
+class Runtime {
+ public:
+  Runtime(log::Logger& logger, std::shared_ptr<const policy::Snapshot> snapshot,
+          std::shared_ptr<dns::Resolver> resolver);
+
+  std::shared_ptr<const policy::Snapshot> snapshot() const { return snapshot_.load(); }
+  /// Installs a new snapshot (reload, mode switch). Closes tunnels that may no longer stay
+  /// open: all of them when the proxy becomes disabled; raw CONNECT, WebSocket and SOCKS5 ones
+  /// when the mode becomes limited.
+  void set_snapshot(std::shared_ptr<const policy::Snapshot> next);
+
+  std::shared_ptr<dns::Resolver> resolver() const;
+  void set_resolver(std::shared_ptr<dns::Resolver> r);
+
+  EnvironmentHold environment() const;
+  void set_own_addresses(std::vector<core::IpAddress> own);
+  void set_listeners(std::optional<policy::Endpoint> http, std::optional<policy::Endpoint> socks5,
+                     std::optional<policy::Endpoint> admin);
+
+  log::Logger& log() const { return logger_; }
+
+  /// max_connections accounting (HTTP + SOCKS5). false: the caller answers 503 and closes.
+  bool try_acquire_connection();
+  void release_connection();
+  std::size_t active_connections() const { return connections_.load(); }
+
+  /// Registers an open tunnel; `stop` is called (from any thread) when it must close. The
+  /// returned id unregisters it.
+  std::uint64_t register_tunnel(TunnelKind kind, std::function<void()> stop);
+  void unregister_tunnel(std::uint64_t id);
+  /// Stops every registered tunnel (shutdown deadline).
+  void stop_all_tunnels();
+
+ private:
+  void stop_tunnels_if(const std::function<bool(TunnelKind)>& pred);
+
+  log::Logger& logger_;
+  std::atomic<std::shared_ptr<const policy::Snapshot>> snapshot_;
+  std::atomic<std::size_t> connections_{0};
+
+  mutable std::mutex mutex_;  // guards the members below
+  std::shared_ptr<dns::Resolver> resolver_;
+  std::shared_ptr<const std::vector<core::IpAddress>> own_;
+  std::optional<policy::Endpoint> http_, socks5_, admin_;
+  struct Tunnel {
+    TunnelKind kind;
+    std::function<void()> stop;
+  };
+  std::unordered_map<std::uint64_t, Tunnel> tunnels_;
+  std::uint64_t next_tunnel_id_ = 1;
+};
+
+/// RAII slot for one client connection under max_connections.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(Runtime& rt) : rt_(&rt), held_(rt.try_acquire_connection()) {}
+  ~ConnectionSlot() {
+    if (held_) rt_->release_connection();
+  }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  Runtime* rt_;
+  bool held_;
+};
+
+/// RAII registration of a tunnel.
+class TunnelRegistration {
+ public:
+  TunnelRegistration(Runtime& rt, TunnelKind kind, std::function<void()> stop)
+      : rt_(&rt), id_(rt.register_tunnel(kind, std::move(stop))) {}
+  ~TunnelRegistration() { rt_->unregister_tunnel(id_); }
+  TunnelRegistration(const TunnelRegistration&) = delete;
+  TunnelRegistration& operator=(const TunnelRegistration&) = delete;
+
+ private:
+  Runtime* rt_;
+  std::uint64_t id_;
+};
+
+}  // namespace netfence::runtime
