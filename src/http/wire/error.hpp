@@ -38,8 +38,8 @@ inline constexpr WireError kInvalidConnectTarget{400, "invalid CONNECT target"};
 /// sent to the client yet, else closes.
 inline constexpr WireError kUpstreamFailure{502, "upstream failure"};
 
-/// A T or a WireError; allocation-free on the error path. No exceptions: value() on an error is a
-/// programming error (std::get would throw), so callers test ok() first.
+/// A T or a WireError; allocation-free on the error path and never throws. Precondition:
+/// value()/operator* only when ok(), error() only when !ok().
 template <class T>
 class [[nodiscard]] WireResult {
  public:
