@@ -75,6 +75,8 @@ using ConnectStep = std::function<boost::asio::awaitable<boost::system::error_co
     tcp::socket& socket, tcp::endpoint endpoint)>;
 
 struct DialOptions {
+  DialOptions() = default;  // not an aggregate: see RelayOptions (g++ 12 co_await temporaries)
+
   /// Total deadline for the whole dial (SPEC `connect_timeout_ms`).
   std::chrono::milliseconds budget{10000};
   /// Delay before the next attempt starts while earlier ones are still pending (RFC 8305 §5).

@@ -103,6 +103,11 @@ class RelayControl {
 };
 
 struct RelayOptions {
+  // Deliberately not an aggregate: g++ 12 relocates an aggregate temporary bitwise when it is
+  // created inside a co_await expression (`co_await relay(a, b, {.to_b = s})`), leaving its
+  // short strings pointing at the old storage. Build the options in a named object instead.
+  RelayOptions() = default;
+
   /// Ends the relay after this long without a byte in either direction; zero = never.
   std::chrono::milliseconds idle_timeout{0};
   /// Written to b before pumping a→b (bytes the client sent after the CONNECT head).
@@ -493,17 +498,22 @@ boost::asio::awaitable<RelayStats> relay_on_strand(StreamA& a, StreamB& b, Relay
   co_return core->stats;
 }
 
-}  // namespace detail
-
 template <class StreamA, class StreamB>
-boost::asio::awaitable<RelayStats> relay_streams(StreamA& a, StreamB& b, RelayOptions options) {
+boost::asio::awaitable<RelayStats> relay_entry(StreamA& a, StreamB& b, RelayOptions options) {
   namespace asio = boost::asio;
+  options.buffer_size = std::max<std::size_t>(options.buffer_size, 1024);
   // A strand of our own executor: the pumps and the watchdog share state without locks even on
   // a multi-threaded io_context, and co_spawn forwards our cancellation to it.
   auto ex = co_await asio::this_coro::executor;
   co_return co_await asio::co_spawn(asio::make_strand(ex),
-                                    detail::relay_on_strand(a, b, std::move(options)),
-                                    asio::use_awaitable);
+                                    relay_on_strand(a, b, std::move(options)), asio::use_awaitable);
+}
+
+}  // namespace detail
+
+template <class StreamA, class StreamB>
+boost::asio::awaitable<RelayStats> relay_streams(StreamA& a, StreamB& b, RelayOptions options) {
+  return detail::relay_entry(a, b, std::move(options));
 }
 
 }  // namespace netfence::net

@@ -355,6 +355,64 @@ TEST_P(RelayTest, InitialBytesGoFirst) {
   EXPECT_EQ(rig.stats->end, RelayEnd::eof);
 }
 
+RelayOptions initial_bytes(Mode mode) {
+  RelayOptions options;
+  options.to_b = "sso";
+  options.to_a = "and a longer heap string";
+  options.allow_splice = mode == Mode::splice;
+  return options;
+}
+
+/// Options as temporaries inside co_await, the forms callers write (see RelayOptions on g++ 12).
+asio::awaitable<RelayStats> relay_braced(Mode mode, tcp::socket& a, tcp::socket& b) {
+  if (mode == Mode::generic) {
+    PlainStream wrapped(std::move(a));
+    co_return co_await relay_streams(wrapped, b, initial_bytes(mode));
+  }
+  co_return co_await relay(a, b, initial_bytes(mode));
+}
+
+asio::awaitable<RelayStats> relay_empty_braces(tcp::socket& a, tcp::socket& b) {
+  co_return co_await relay(a, b, {});
+}
+
+TEST_P(RelayTest, BracedOptionsInsideACoroutine) {
+  Rig rig(ctx);
+  std::string c_got, s_got;
+  error_code c_done, s_done;
+  asio::co_spawn(ctx, relay_braced(mode(), rig.a, rig.b), [&](std::exception_ptr e, RelayStats s) {
+    if (e) std::rethrow_exception(e);
+    rig.stats = s;
+  });
+  asio::co_spawn(ctx, send(rig.client, "!", true, nullptr), asio::detached);
+  asio::co_spawn(ctx, send(rig.server, "?", true, nullptr), asio::detached);
+  asio::co_spawn(ctx, receive(rig.client, &c_got, &c_done), asio::detached);
+  asio::co_spawn(ctx, receive(rig.server, &s_got, &s_done), asio::detached);
+  ctx.run_for(10s);
+  EXPECT_EQ(s_got, "sso!");
+  EXPECT_EQ(c_got, "and a longer heap string?");
+  ASSERT_TRUE(rig.stats);
+  EXPECT_EQ(rig.stats->end, RelayEnd::eof);
+}
+
+TEST(Relay, EmptyBracesInsideACoroutine) {
+  asio::io_context ctx;
+  Rig rig(ctx);
+  std::string got;
+  error_code done;
+  asio::co_spawn(ctx, relay_empty_braces(rig.a, rig.b), [&](std::exception_ptr e, RelayStats s) {
+    if (e) std::rethrow_exception(e);
+    rig.stats = s;
+  });
+  asio::co_spawn(ctx, send(rig.client, "x", true, nullptr), asio::detached);
+  asio::co_spawn(ctx, send(rig.server, "", true, nullptr), asio::detached);
+  asio::co_spawn(ctx, receive(rig.server, &got, &done), asio::detached);
+  ctx.run_for(10s);
+  EXPECT_EQ(got, "x");
+  ASSERT_TRUE(rig.stats);
+  EXPECT_EQ(rig.stats->end, RelayEnd::eof);
+}
+
 asio::awaitable<RelayStats> relay_with_deadline(Mode mode, tcp::socket& a, tcp::socket& b,
                                                 std::chrono::milliseconds limit) {
   using namespace asio::experimental::awaitable_operators;
