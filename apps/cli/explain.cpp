@@ -116,8 +116,13 @@ Result<ExplainReport> explain(const Config& cfg, const ExplainRequest& req) {
   if (!skipped) {
     std::vector<std::string> addrs;
     for (const auto& a : d.addresses) addrs.push_back(a.to_string());
+    // For a refusal, show the address set that was vetted: the answers, or the literal itself.
     if (addrs.empty() && facts.resolution) {
       for (const auto& a : facts.resolution->addresses) addrs.push_back(a.to_string());
+    }
+    if (addrs.empty() && hp->host.is_ip() && hp->host.ip) addrs.push_back(hp->host.ip->to_string());
+    if (addrs.empty() && (hp->host.text == "localhost" || hp->host.text.ends_with(".localhost"))) {
+      addrs = {"127.0.0.1", "::1"};
     }
     report.addresses = std::move(addrs);
   }

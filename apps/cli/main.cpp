@@ -46,19 +46,6 @@ std::optional<netfence::cli::LoadedConfig> load(Logger& log,
   return std::move(loaded.value());
 }
 
-netfence::admin::ListenerUrls listener_urls(const netfence::Config& cfg) {
-  // Every listener, enabled or not, as it would be bound after clamping.
-  netfence::Config all = cfg;
-  all.enabled = all.enable_socks5 = all.enable_admin = true;
-  netfence::admin::ListenerUrls urls{cfg.proxy_url, cfg.socks_url, cfg.admin_url};
-  if (auto plan = netfence::config::plan_listeners(all)) {
-    if (plan->http) urls.proxy_url = "http://" + plan->http->to_string();
-    if (plan->socks5) urls.socks_url = "http://" + plan->socks5->to_string();
-    if (plan->admin) urls.admin_url = "http://" + plan->admin->to_string();
-  }
-  return urls;
-}
-
 int cmd_check_config(Logger& log, const std::optional<std::string>& path) {
   auto loaded = load(log, path);
   if (!loaded) return kExitUsage;
@@ -69,7 +56,9 @@ int cmd_check_config(Logger& log, const std::optional<std::string>& path) {
     return kExitUsage;
   }
   log_plan_lines(log, plan->log);
-  std::cout << netfence::admin::effective_config_json(cfg, listener_urls(cfg), cfg.mode, 2)
+  std::cout << netfence::admin::effective_config_json(
+                   cfg, netfence::admin::ListenerUrls{cfg.proxy_url, cfg.socks_url, cfg.admin_url},
+                   cfg.mode, 2)
             << std::endl;
   return kExitOk;
 }

@@ -11,6 +11,7 @@ namespace netfence::core {
 namespace {
 
 constexpr std::size_t kMaxLabel = 63;
+constexpr std::size_t kMaxHostInput = 1024;
 constexpr std::size_t kMaxName = 253;
 constexpr std::size_t kMaxZone = 15;
 
@@ -307,6 +308,9 @@ Result<std::string> canonical_labels(const std::vector<std::string_view>& labels
     if (!l) return l.error();
     if (i > 0) name += '.';
     name += l.value();
+    // Stop as soon as the result is too long: IDNA work per label is not free, and a hostile
+    // 64 KiB Host header must not buy 100 ms of CPU.
+    if (name.size() > kMaxName) return invalid("name longer than 253 octets");
   }
   if (name.size() > kMaxName) return invalid("name longer than 253 octets");
   return name;
@@ -413,6 +417,9 @@ Result<CanonicalHost> canonical_ipv6(std::string_view text) {
 Result<HostPort> parse_impl(std::string_view input, HostSource source, bool allow_port) {
   std::string_view s = trim(input);
   if (s.empty()) return invalid("empty host");
+  // No valid host spelling comes near this (253 octets, at most 4 UTF-8 bytes per character of
+  // a U-label, plus brackets, zone and port); rejecting early bounds the cost of hostile input.
+  if (s.size() > kMaxHostInput) return invalid("host longer than 1024 bytes");
   if (auto e = check_octets(s)) return *e;
 
   HostPort out;
@@ -478,6 +485,7 @@ Result<CanonicalHost> canonicalize_host(std::string_view host) {
 
 Result<std::string> canonicalize_name(std::string_view name) {
   if (name.empty()) return invalid("empty name");
+  if (name.size() > kMaxHostInput) return invalid("host longer than 1024 bytes");
   if (auto e = check_octets(name)) return *e;
   if (auto e = check_forbidden(name)) return *e;
   return canonical_labels(split_labels(name));

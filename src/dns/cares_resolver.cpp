@@ -17,6 +17,7 @@
 // expiring).
 #include <ares.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -26,6 +27,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -46,7 +48,6 @@ constexpr int kTries = 2;  // per server; c-ares doubles the per-try timeout on 
 constexpr std::chrono::milliseconds kMinTryTimeout{10};
 constexpr std::size_t kMaxChannels = 8;
 constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(1);
-constexpr int kMaxAddressesPerFamily = 64;
 constexpr int kClassIn = 1;  // RFC 1035 §3.2.4
 constexpr int kTypeA = 1;
 constexpr int kTypeAaaa = 28;  // RFC 3596
@@ -541,20 +542,25 @@ class CaresResolver final : public Resolver {
     Family& family = context->v6 ? request.v6 : request.v4;
     family.pending = false;
     if (status == ARES_SUCCESS) {
-      int count = kMaxAddressesPerFamily;
-      if (context->v6) {
-        std::array<ares_addr6ttl, kMaxAddressesPerFamily> ttls{};
-        status = ares_parse_aaaa_reply(abuf, alen, nullptr, ttls.data(), &count);
-        for (int i = 0; status == ARES_SUCCESS && i < count; ++i) {
-          family.addresses.push_back(from_bytes16(ttls[i].ip6addr._S6_un._S6_u8));
-        }
-      } else {
-        std::array<ares_addrttl, kMaxAddressesPerFamily> ttls{};
-        status = ares_parse_a_reply(abuf, alen, nullptr, ttls.data(), &count);
-        for (int i = 0; status == ARES_SUCCESS && i < count; ++i) {
-          family.addresses.push_back(from_in_addr(ttls[i].ipaddr));
+      // The hostent form returns every address of the answer: a fixed-size addrttl array would
+      // silently drop answers past its end, and one dropped private answer must still refuse
+      // the whole name (SPEC §6.2 rule 2).
+      hostent* host = nullptr;
+      status = context->v6 ? ares_parse_aaaa_reply(abuf, alen, &host, nullptr, nullptr)
+                           : ares_parse_a_reply(abuf, alen, &host, nullptr, nullptr);
+      if (status == ARES_SUCCESS && host != nullptr) {
+        for (char** p = host->h_addr_list; p != nullptr && *p != nullptr; ++p) {
+          const auto* bytes = reinterpret_cast<const unsigned char*>(*p);
+          if (context->v6) {
+            family.addresses.push_back(from_bytes16(bytes));
+          } else {
+            in_addr a{};
+            std::memcpy(&a, bytes, sizeof a);
+            family.addresses.push_back(from_in_addr(a));
+          }
         }
       }
+      if (host != nullptr) ares_free_hostent(host);
       // A NOERROR answer holding only a CNAME (or records for other names) is no data too.
       if (status == ARES_SUCCESS && family.addresses.empty()) status = ARES_ENODATA;
     }

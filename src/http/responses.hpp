@@ -25,9 +25,8 @@ std::string refusal_json(const policy::Judgement& j, std::string_view host, std:
 /// The complete response for a refused decision: 503 text for proxy_disabled, 502 JSON for
 /// dns_failure, 403 JSON for plain HTTP (`text_body = false`) or 403 text with the message for
 /// CONNECT and MITM inner requests (`text_body = true`).
-std::string refusal_response(const policy::Judgement& j, std::string_view host,
-                             std::uint16_t port, Protocol protocol, bool text_body,
-                             bool keep_alive);
+std::string refusal_response(const policy::Judgement& j, std::string_view host, std::uint16_t port,
+                             Protocol protocol, bool text_body, bool keep_alive);
 
 /// Appends `s` to `out` as JSON string content (without the quotes).
 void append_json_escaped(std::string& out, std::string_view s);

@@ -1,5 +1,7 @@
 #include "http/session.hpp"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -10,7 +12,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <openssl/ssl.h>
 
 #include "http/responses.hpp"
 #include "http/wire/chunked.hpp"
@@ -35,17 +36,17 @@ using namespace std::chrono_literals;
 using namespace boost::asio::experimental::awaitable_operators;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr auto kHeadDeadline = 30s;      // SPEC §8.7: complete request head, keep-alive idle
-constexpr auto kTlsDeadline = 30s;       // SPEC §8.7: TLS handshakes
+constexpr auto kHeadDeadline = 30s;  // SPEC §8.7: complete request head, keep-alive idle
+constexpr auto kTlsDeadline = 30s;   // SPEC §8.7: TLS handshakes
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 constexpr std::uint64_t kDrainLimit = 64 * 1024;  // SPEC §8.3: refused bodies drained up to this
 
-
 // Reads more bytes from `stream` into `buf` before `deadline`. Returns the error (timed_out for
 // the deadline, eof at the end of the stream).
 template <class Stream>
-asio::awaitable<error_code> read_more(Stream& stream, std::string& buf, Clock::time_point deadline) {
+asio::awaitable<error_code> read_more(Stream& stream, std::string& buf,
+                                      Clock::time_point deadline) {
   const std::size_t old = buf.size();
   buf.resize(old + kReadChunk);
   asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
@@ -94,8 +95,7 @@ void close_socket(tcp::socket& s) {
 }
 
 bool has_method_override(const Headers& h) {
-  return h.find("x-http-method-override") || h.find("x-http-method") ||
-         h.find("x-method-override");
+  return h.find("x-http-method-override") || h.find("x-http-method") || h.find("x-method-override");
 }
 
 class Session {
@@ -153,15 +153,14 @@ class Session {
       co_await send(client_, text_response(target.error().status, target.error().body, false));
       co_return false;
     }
-    if (auto bad = check_host_header(head.headers, target->host, target->port,
-                                     target->default_port)) {
+    if (auto bad =
+            check_host_header(head.headers, target->host, target->port, target->default_port)) {
       co_await send(client_, text_response(bad->status, bad->body, false));
       co_return false;
     }
     auto framing = request_framing(head);
     if (!framing) {
-      co_await send(client_, text_response(framing.error().status, framing.error().body,
-                                                false));
+      co_await send(client_, text_response(framing.error().status, framing.error().body, false));
       co_return false;
     }
 
@@ -179,18 +178,17 @@ class Session {
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     const bool keep_alive = wants_keep_alive(head);
     if (!d.allowed()) {
-      const bool drainable = framing->kind == BodyFraming::Kind::none ||
-                             (framing->kind == BodyFraming::Kind::content_length &&
-                              framing->length <= kDrainLimit &&
-                              !headers_contain_token(head.headers, "expect", "100-continue"));
+      const bool drainable =
+          framing->kind == BodyFraming::Kind::none ||
+          (framing->kind == BodyFraming::Kind::content_length && framing->length <= kDrainLimit &&
+           !headers_contain_token(head.headers, "expect", "100-continue"));
       const bool stay = keep_alive && drainable && !ctx_.stopping.load();
       co_await send(client_, refusal_response(d.final(), target->host.text, target->port,
-                                                   Protocol::http, false, stay));
+                                              Protocol::http, false, stay));
       if (!stay) co_return false;
       co_return co_await discard_body(*framing);
     }
-    co_return co_await forward(std::move(head), std::move(target.value()), *framing, d,
-                               keep_alive);
+    co_return co_await forward(std::move(head), std::move(target.value()), *framing, d, keep_alive);
   }
 
   // Reads and drops a refused request's small body so the connection can carry the next one.
@@ -221,7 +219,7 @@ class Session {
     const bool keep_alive = wants_keep_alive(head) && !ctx_.stopping.load();
     if (!d.allowed()) {
       co_await send(client_, refusal_response(d.final(), target->host.text, *target->port,
-                                                   Protocol::https_connect, true, keep_alive));
+                                              Protocol::https_connect, true, keep_alive));
       co_return keep_alive;
     }
     if (d.intercept) {
@@ -233,8 +231,7 @@ class Session {
     net::DialResult dialed = co_await net::dial(d.addresses, *target->port, budget);
     if (!dialed.ok()) {
       auto failure = net::to_http_failure(dialed.error);
-      co_await send(client_, text_response(static_cast<int>(failure.status), failure.body,
-                                                false));
+      co_await send(client_, text_response(static_cast<int>(failure.status), failure.body, false));
       co_return false;
     }
     // SPEC §8.4: connect first, then exactly this line.
@@ -264,12 +261,11 @@ class Session {
                                 const policy::Decision& d, bool keep_alive) {
     auto snapshot = ctx_.rt.snapshot();
     const auto& cfg = *snapshot->config;
-    net::DialResult dialed = co_await net::dial(
-        d.addresses, target.port, std::chrono::milliseconds(cfg.connect_timeout_ms));
+    net::DialResult dialed = co_await net::dial(d.addresses, target.port,
+                                                std::chrono::milliseconds(cfg.connect_timeout_ms));
     if (!dialed.ok()) {
       auto failure = net::to_http_failure(dialed.error);
-      co_await send(client_, text_response(static_cast<int>(failure.status), failure.body,
-                                                false));
+      co_await send(client_, text_response(static_cast<int>(failure.status), failure.body, false));
       co_return false;
     }
     if (target.scheme == "https" || target.scheme == "wss") {
@@ -284,8 +280,8 @@ class Session {
       tls.lowest_layer().close(ignored);
       co_return ok;
     }
-    co_return co_await exchange(*dialed.socket, std::move(head), target, framing, keep_alive,
-                                cfg, true);
+    co_return co_await exchange(*dialed.socket, std::move(head), target, framing, keep_alive, cfg,
+                                true);
   }
 
   asio::awaitable<bool> tls_handshake(ssl::stream<tcp::socket>& tls,
@@ -294,9 +290,8 @@ class Session {
       // SNI: Asio does not set it (cpp-stack A.5-19).
       SSL_set_tlsext_host_name(tls.native_handle(), host.text.c_str());
     }
-    tls.set_verify_callback(ssl::host_name_verification(host.is_ip() && host.ip
-                                                            ? host.ip->to_string()
-                                                            : host.text));
+    tls.set_verify_callback(
+        ssl::host_name_verification(host.is_ip() && host.ip ? host.ip->to_string() : host.text));
     asio::steady_timer timer(co_await asio::this_coro::executor, kTlsDeadline);
     auto r = co_await (tls.async_handshake(ssl::stream_base::client, kTuple) ||
                        timer.async_wait(kTuple));
@@ -314,7 +309,8 @@ class Session {
     const std::string method = head.method;
     Headers headers = std::move(head.headers);
     const bool expect_continue = headers_contain_token(headers, "expect", "100-continue");
-    const bool upgrade = strip_hop_by_hop(headers, Direction::request, ws_allowed && plain_upstream);
+    const bool upgrade =
+        strip_hop_by_hop(headers, Direction::request, ws_allowed && plain_upstream);
     headers.set("Host", format_authority(target.host, target.port, target.default_port));
     if (framing.kind == BodyFraming::Kind::chunked) headers.add("Transfer-Encoding", "chunked");
     // One request per upstream connection: the origin ends until-close bodies by closing, and
@@ -343,10 +339,9 @@ class Session {
         error_code ec = co_await read_more(up, ubuf, deadline);
         if (ec) {
           const bool timeout = ec == asio::error::timed_out;
-          co_await send(client_, text_response(timeout ? 504 : 502,
-                                                    timeout ? "upstream timeout"
-                                                            : "upstream failure",
-                                                    false));
+          co_await send(client_,
+                        text_response(timeout ? 504 : 502,
+                                      timeout ? "upstream timeout" : "upstream failure", false));
           co_return false;
         }
       }
@@ -375,8 +370,8 @@ class Session {
         // Interim responses (100 Continue and friends) go to HTTP/1.1 clients as they come.
         if (head.version_minor >= 1) {
           strip_hop_by_hop(resp.headers, Direction::response);
-          if (co_await send(client_, serialize_response_head(1, resp.status, resp.reason,
-                                                                  resp.headers))) {
+          if (co_await send(client_,
+                            serialize_response_head(1, resp.status, resp.reason, resp.headers))) {
             co_return false;
           }
         }
@@ -414,8 +409,8 @@ class Session {
           break;
       }
       resp.headers.add("Connection", client_keep ? "keep-alive" : "close");
-      if (co_await send(client_, serialize_response_head(1, resp.status, resp.reason,
-                                                              resp.headers))) {
+      if (co_await send(client_,
+                        serialize_response_head(1, resp.status, resp.reason, resp.headers))) {
         co_return false;
       }
       if (!co_await relay_response_body(up, ubuf, *rframing, chunk_to_client, idle)) {

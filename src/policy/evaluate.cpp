@@ -34,10 +34,11 @@ std::optional<Reason> vet_address(const Snapshot& snap, const Environment& env,
                                   const core::CanonicalHost& host, bool literal_or_localhost,
                                   const core::IpAddress& raw) {
   const core::IpAddress a = raw.unmapped();
-  if (core::is_metadata(a)) {
-    // Credentials live there: only an exact IP allowlist entry opens it (rule 3).
-    if (!snap.allowed.contains_ip(a)) return Reason::not_allowed_local;
-  } else if (core::is_non_public(a, env.own_addresses)) {
+  // Credentials live at metadata addresses: only an exact IP allowlist entry opens them
+  // (rule 3), and that is an extra condition, never a substitute for rule 2: an allowlisted name
+  // resolving to the metadata IP stays blocked without allow_local_binding.
+  if (core::is_metadata(a) && !snap.allowed.contains_ip(a)) return Reason::not_allowed_local;
+  if (core::is_non_public(a, env.own_addresses)) {
     bool ok =
         snap.allow_local_binding || (literal_or_localhost && snap.allowed.matches_exact(host));
     if (!ok) return Reason::not_allowed_local;
@@ -104,6 +105,11 @@ Outcome evaluate(const Snapshot& snap, const Environment& env, const RequestFact
       Judgement j = refuse(Reason::policy_denied, DecisionSource::decider);
       j.verdict = facts.decider->verdict;
       j.decider_reason = normalize_decider_reason(facts.decider->reason);
+      // A decider answering with one of the §6.4 reasons (the §16 example asks with
+      // "not_allowed") gets that row's header and message; any other text is policy_denied's.
+      if (auto known = parse_reason(j.decider_reason); known && *known != Reason::allow) {
+        j.reason = *known;
+      }
       return done_domain(std::move(j));
     }
     // A decider Allow is an override of not_allowed; later steps still apply (SPEC §6.5).

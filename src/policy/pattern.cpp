@@ -193,7 +193,12 @@ Result<CompiledPattern> PatternCompiler::compile_wildcard(std::string_view raw,
     return make_error("pattern", "pattern \"" + std::string(raw) +
                                      "\" would match every host; use \"*\" to allow every host");
   }
-  if (is_numeric_label(labels.back())) {
+  // `*.1.2.3` and `10.0.0.*` look like IP ranges but could never match an IP literal (SPEC §5
+  // keeps wildcards away from IPs): refuse them rather than let a deny entry block nothing.
+  const bool literal_labels_numeric =
+      std::all_of(labels.begin(), labels.end(),
+                  [](std::string_view l) { return has_wildcard(l) || is_numeric_label(l); });
+  if (is_numeric_label(labels.back()) || literal_labels_numeric) {
     return invalid(raw, "wildcards cannot be used in an IP address");
   }
 

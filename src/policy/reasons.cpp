@@ -65,6 +65,13 @@ std::string_view to_string(Reason r) noexcept { return row(r).name; }
 
 const ReasonInfo& info(Reason r) noexcept { return row(r).info; }
 
+std::optional<Reason> parse_reason(std::string_view s) noexcept {
+  for (const auto& r : kRows) {
+    if (r.name == s) return r.reason;
+  }
+  return std::nullopt;
+}
+
 std::string normalize_decider_reason(std::string_view reason) {
   bool printable =
       std::all_of(reason.begin(), reason.end(), [](char c) { return c >= 0x20 && c < 0x7f; });

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,9 @@ struct ReasonInfo {
 
 /// Presentation of a refusal reason; for Reason::allow all fields are empty/zero.
 const ReasonInfo& info(Reason r) noexcept;
+
+/// The Reason whose name is `s` ("not_allowed", "denied", …), if any.
+std::optional<Reason> parse_reason(std::string_view s) noexcept;
 
 /// Normalises a decider's reason (SPEC §6.5): empty, longer than 128 bytes, or containing
 /// non-printable ASCII → "policy_denied".

@@ -76,7 +76,6 @@ tcp::endpoint to_endpoint(const config::ListenerAddress& a) {
   return {asio::ip::address_v6(bytes), a.port};
 }
 
-
 std::optional<policy::Endpoint> policy_endpoint(const tcp::endpoint& ep) {
   auto ip = core::IpAddress::parse(ep.address().to_string());
   if (!ip) return std::nullopt;
@@ -167,12 +166,12 @@ struct Server::Impl {
     warn_fixed("admin_url", next.admin_url != old.admin_url);
     warn_fixed("enable_socks5", next.enable_socks5 != old.enable_socks5);
     warn_fixed("enable_admin", next.enable_admin != old.enable_admin);
-    warn_fixed("dangerously_allow_non_loopback_proxy",
-               next.dangerously_allow_non_loopback_proxy !=
-                   old.dangerously_allow_non_loopback_proxy);
-    warn_fixed("dangerously_allow_non_loopback_admin",
-               next.dangerously_allow_non_loopback_admin !=
-                   old.dangerously_allow_non_loopback_admin);
+    warn_fixed(
+        "dangerously_allow_non_loopback_proxy",
+        next.dangerously_allow_non_loopback_proxy != old.dangerously_allow_non_loopback_proxy);
+    warn_fixed(
+        "dangerously_allow_non_loopback_admin",
+        next.dangerously_allow_non_loopback_admin != old.dangerously_allow_non_loopback_admin);
     auto shared = std::make_shared<const Config>(std::move(next));
     auto snap = policy::compile(shared);
     if (!snap) {
@@ -280,8 +279,8 @@ Result<void> Server::bind() {
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return make_error("bind", "HTTP proxy: cannot listen on " + im.plan.http->to_string() +
-                                    ": " + ec.message());
+      return make_error("bind", "HTTP proxy: cannot listen on " + im.plan.http->to_string() + ": " +
+                                    ec.message());
     }
     const auto bound = acceptor.local_endpoint(ec);
     im.log.info("HTTP proxy listening on " + runtime::endpoint_text(bound));

@@ -46,16 +46,14 @@ void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestF
   const std::string client = who.client.empty() ? "unknown" : who.client;
   if (j.verdict == Verdict::allow) {
     if (rt.log().enabled(log::Level::debug)) {
-      rt.log().debug("allowed protocol=" + std::string(to_string(facts.protocol)) +
-                     " client=" + client + " host=" + facts.host->text +
-                     " port=" + std::to_string(facts.port));
+      rt.log().debug("allowed protocol=" + std::string(to_string(facts.protocol)) + " client=" +
+                     client + " host=" + facts.host->text + " port=" + std::to_string(facts.port));
     }
     return;
   }
-  rt.log().info("blocked protocol=" + std::string(to_string(facts.protocol)) + " client=" +
-                client + " host=" + facts.host->text + " port=" + std::to_string(facts.port) +
-                " reason=" + std::string(j.reason_text()) +
-                " source=" + std::string(to_string(j.source)));
+  rt.log().info("blocked protocol=" + std::string(to_string(facts.protocol)) + " client=" + client +
+                " host=" + facts.host->text + " port=" + std::to_string(facts.port) + " reason=" +
+                std::string(j.reason_text()) + " source=" + std::string(to_string(j.source)));
 }
 
 asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& snapshot,
@@ -69,12 +67,12 @@ asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& sn
     }
     if (o.need == policy::Need::resolution) {
       auto resolver = rt.resolver();
-      const auto timeout = std::chrono::milliseconds(
-          snapshot.config ? snapshot.config->dns_timeout_ms : 2000);
+      const auto timeout =
+          std::chrono::milliseconds(snapshot.config ? snapshot.config->dns_timeout_ms : 2000);
       dns::ResolveResult r =
           co_await async_resolve(*resolver, facts.host->text, timeout, asio::use_awaitable);
-      facts.resolution = policy::Resolution{r.ok() ? std::move(r.addresses)
-                                                   : std::vector<core::IpAddress>{}};
+      facts.resolution =
+          policy::Resolution{r.ok() ? std::move(r.addresses) : std::vector<core::IpAddress>{}};
     } else {
       // No decider is installed by the front ends yet; refuse as an unanswered decider would.
       facts.decider = policy::DeciderAnswer{Verdict::deny, "policy_denied"};

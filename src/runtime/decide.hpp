@@ -18,8 +18,7 @@ struct Requester {
 /// Evaluates `facts` against `snapshot` until a decision is reached. Resolves the name at most
 /// once. Logs INFO `blocked …` for refusals and DEBUG `allowed …` otherwise.
 boost::asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& snapshot,
-                                                policy::RequestFacts facts,
-                                                const Requester& who);
+                                                policy::RequestFacts facts, const Requester& who);
 
 /// Logs one decision in the §2 format (exposed for front ends that decide without decide()).
 void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestFacts& facts,

@@ -126,7 +126,7 @@ proxy_url = "http://10.1.2.3:9000"
   EXPECT_EQ(j["denied_domains"], nlohmann::json({"evil.example", "example.com"}));
   EXPECT_EQ(j["admin_token"], "<redacted>");
   EXPECT_EQ(j["socks_password"], nullptr);
-  EXPECT_EQ(j["proxy_url"], "http://127.0.0.1:9000") << "clamped to loopback (§2 rule 1)";
+  EXPECT_EQ(j["proxy_url"], "http://10.1.2.3:9000") << "§17: listener URLs as configured";
   EXPECT_NE(r.err.find("WARN HTTP proxy: non-loopback bind 10.1.2.3:9000 refused, using "
                        "127.0.0.1:9000 (set dangerously_allow_non_loopback_proxy = true to "
                        "allow it)"),
@@ -348,6 +348,9 @@ TEST_F(Cli, ExplainSecurityRows) {
       EXPECT_EQ(j["reason"], "not_allowed_local") << h;
     }
   }
+  // A refused literal reports the address that was vetted.
+  EXPECT_EQ(explain("allowed_domains = [\"*\"]\n", {"127.1"}).first["addresses"],
+            nlohmann::json({"127.0.0.1"}));
   // Row 3: an exact IP entry opens metadata.
   EXPECT_EQ(explain("allowed_domains = [\"169.254.169.254\"]\n", {"169.254.169.254"}).second, 0);
   // Row 6.

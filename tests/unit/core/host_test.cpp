@@ -516,3 +516,25 @@ TEST(HostIdempotence, CanonicalOutputIsAFixedPoint) {
 
 }  // namespace
 }  // namespace netfence::core
+
+namespace netfence::core {
+namespace {
+
+// Hostile sizes are refused early (a 64 KiB Host header is within the §8.1 head limit).
+TEST(HostLimits, OversizedInputIsRejectedCheaply) {
+  std::string big;
+  while (big.size() < 64 * 1024) big += "\xC3\xA4.";  // "ä." repeated
+  auto r = parse_host_port(big, HostSource::http);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "host longer than 1024 bytes");
+  EXPECT_FALSE(canonicalize_name(big).ok());
+  // Just under the cap, the 253-octet rule still applies and stops at the first excess label.
+  std::string many;
+  while (many.size() < 1000) many += "\xC3\xA4.";
+  auto m = canonicalize_host(many.substr(0, many.size() - 1));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().message, "name longer than 253 octets");
+}
+
+}  // namespace
+}  // namespace netfence::core

@@ -197,6 +197,20 @@ TEST(Evaluate, MetadataNeedsExactIpEvenWithLocalBinding) {
   EXPECT_TRUE(fx.run(fx.facts("169.254.169.254", 80)).allowed());
 }
 
+// Rule 3 adds to rule 2: an exact metadata IP entry does not open it to names resolving there.
+TEST(Evaluate, MetadataIpEntryDoesNotOpenItToNames) {
+  Fixture fx;
+  fx.cfg->allowed_domains = {"*", "169.254.169.254", "fd00:ec2::254"};
+  expect_refused(fx.run(fx.facts("attacker.example", 80), {ip("169.254.169.254")}),
+                 Reason::not_allowed_local, DecisionSource::baseline_policy);
+  expect_refused(fx.run(fx.facts("attacker6.example", 80), {ip("fd00:ec2::254")}),
+                 Reason::not_allowed_local, DecisionSource::baseline_policy);
+  EXPECT_TRUE(fx.run(fx.facts("169.254.169.254", 80)).allowed());
+  // With allow_local_binding the name passes rule 2, and rule 3 through the exact IP entry.
+  fx.cfg->allow_local_binding = true;
+  EXPECT_TRUE(fx.run(fx.facts("attacker.example", 80), {ip("169.254.169.254")}).allowed());
+}
+
 // SPEC §18 row 2.
 TEST(Evaluate, IpDenyAppliesToEverySpellingAndToAnswers) {
   Fixture fx;
@@ -264,6 +278,17 @@ TEST(Evaluate, DeciderConsultedOnlyForNotAllowed) {
   EXPECT_EQ(o.decision.final().verdict, Verdict::ask);
   EXPECT_EQ(o.decision.final().source, DecisionSource::decider);
   EXPECT_EQ(o.decision.final().reason_text(), "policy_denied");
+
+  f.decider = DeciderAnswer{Verdict::ask, "not_allowed"};
+  o = evaluate(*s, fx.env, f);
+  EXPECT_EQ(o.decision.final().verdict, Verdict::ask);
+  EXPECT_EQ(o.decision.final().source, DecisionSource::decider);
+  EXPECT_EQ(o.decision.final().reason_text(), "not_allowed");
+  EXPECT_EQ(info(o.decision.final().reason).x_proxy_error, "blocked-by-allowlist");
+
+  f.decider = DeciderAnswer{Verdict::deny, "allow"};  // not a refusal reason: policy row
+  o = evaluate(*s, fx.env, f);
+  EXPECT_EQ(info(o.decision.final().reason).x_proxy_error, "blocked-by-policy");
 
   f.decider = DeciderAnswer{Verdict::deny, "user_said_no"};
   o = evaluate(*s, fx.env, f);

@@ -100,6 +100,8 @@ TEST(Pattern, ValidationErrors) {
   EXPECT_EQ(error_of("**."), "invalid pattern \"**.\": nothing after \"*.\"");
   EXPECT_EQ(error_of("*.1.2.3"),
             "invalid pattern \"*.1.2.3\": wildcards cannot be used in an IP address");
+  EXPECT_EQ(error_of("10.0.0.*"),
+            "invalid pattern \"10.0.0.*\": wildcards cannot be used in an IP address");
   EXPECT_EQ(error_of("*.0x10"),
             "invalid pattern \"*.0x10\": wildcards cannot be used in an IP address");
   for (auto glob : {"[ab].example.com", "{a,b}.example.com", "!example.com", "a[b.com"}) {
