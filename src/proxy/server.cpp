@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <thread>
@@ -94,6 +95,9 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
 
   std::vector<std::unique_ptr<asio::io_context>> contexts;
+  // Blocking control-plane work (reading and compiling a reloaded config, getifaddrs) runs here,
+  // never on an I/O thread (SPEC §2, §3.6).
+  asio::thread_pool control{1};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::optional<tcp::acceptor> http_acceptor;
   std::unique_ptr<http::SessionContext> session_ctx;
@@ -140,7 +144,7 @@ struct Server::Impl {
       t.expires_after(30s);
       auto [ec] = co_await t.async_wait(kTuple);
       if (ec || stopping.load()) break;
-      rt->set_own_addresses(core::read_interface_addresses());
+      asio::post(control, [this] { rt->set_own_addresses(core::read_interface_addresses()); });
     }
   }
 
@@ -198,7 +202,7 @@ struct Server::Impl {
       auto [ec, sig] = co_await set.async_wait(kTuple);
       if (ec) break;
       if (sig == SIGHUP) {
-        reload();
+        asio::post(control, [this] { reload(); });
       } else {
         log.info("shutting down");
         begin_shutdown(5s);
@@ -227,6 +231,7 @@ struct Server::Impl {
       co_await t.async_wait(kTuple);
     }
     rt->stop_all_tunnels();
+    control.stop();
     for (auto& g : guards) g.reset();
     for (auto& c : contexts) c->stop();
   }
