@@ -100,7 +100,8 @@ bool has_method_override(const Headers& h) {
 
 class Session {
  public:
-  Session(tcp::socket client, SessionContext& ctx) : client_(std::move(client)), ctx_(ctx) {
+  Session(tcp::socket client, SessionContext& ctx, UpstreamPool& pool)
+      : client_(std::move(client)), ctx_(ctx), pool_(pool) {
     error_code ec;
     auto ep = client_.remote_endpoint(ec);
     if (!ec) peer_ = runtime::endpoint_text(ep);
@@ -261,6 +262,26 @@ class Session {
                                 const policy::Decision& d, bool keep_alive) {
     auto snapshot = ctx_.rt.snapshot();
     const auto& cfg = *snapshot->config;
+    const bool tls_upstream = target.scheme == "https" || target.scheme == "wss";
+    if (!tls_upstream) {
+      // A pooled connection first (only for bodiless requests, which can be retried safely on a
+      // fresh connection if the origin closed the idle one meanwhile).
+      if (framing.kind == BodyFraming::Kind::none) {
+        while (auto pooled = pool_.take(target.host.text, target.port, d.addresses)) {
+          error_code ec;
+          const auto remote = pooled->remote_endpoint(ec);
+          if (ec) continue;
+          const auto address = net::from_asio(remote.address());
+          Exchange ex =
+              co_await exchange(*pooled, head, target, framing, keep_alive, cfg, true, true);
+          if (ex.retry) continue;
+          if (ex.upstream_reusable) {
+            pool_.give(target.host.text, target.port, address, std::move(*pooled));
+          }
+          co_return ex.client_keep;
+        }
+      }
+    }
     net::DialResult dialed = co_await net::dial(d.addresses, target.port,
                                                 std::chrono::milliseconds(cfg.connect_timeout_ms));
     if (!dialed.ok()) {
@@ -268,20 +289,23 @@ class Session {
       co_await send(client_, text_response(static_cast<int>(failure.status), failure.body, false));
       co_return false;
     }
-    if (target.scheme == "https" || target.scheme == "wss") {
+    if (tls_upstream) {
       ssl::stream<tcp::socket> tls(std::move(*dialed.socket), ctx_.upstream_tls);
       if (!co_await tls_handshake(tls, target.host)) {
         co_await send(client_, text_response(502, "upstream failure", false));
         co_return false;
       }
-      const bool ok =
-          co_await exchange(tls, std::move(head), target, framing, keep_alive, cfg, false);
+      Exchange ex = co_await exchange(tls, head, target, framing, keep_alive, cfg, false, false);
       error_code ignored;
       tls.lowest_layer().close(ignored);
-      co_return ok;
+      co_return ex.client_keep;
     }
-    co_return co_await exchange(*dialed.socket, std::move(head), target, framing, keep_alive, cfg,
-                                true);
+    Exchange ex =
+        co_await exchange(*dialed.socket, head, target, framing, keep_alive, cfg, true, false);
+    if (ex.upstream_reusable) {
+      pool_.give(target.host.text, target.port, dialed.address, std::move(*dialed.socket));
+    }
+    co_return ex.client_keep;
   }
 
   asio::awaitable<bool> tls_handshake(ssl::stream<tcp::socket>& tls,
@@ -299,33 +323,44 @@ class Session {
     co_return !std::get<0>(std::get<0>(r));
   }
 
-  // Sends the request upstream and the response back (SPEC §8.3). Returns true when the client
-  // connection stays usable.
+  struct Exchange {
+    bool client_keep = false;        // the client connection can carry another request
+    bool upstream_reusable = false;  // the upstream connection can go back to the pool
+    bool retry = false;  // a reused connection failed before any response: nothing was sent to
+                         // the client, the request may go out again on a fresh connection
+  };
+
+  // Sends the request upstream and the response back (SPEC §8.3).
   template <class Upstream>
-  asio::awaitable<bool> exchange(Upstream& up, RequestHead head, const AbsoluteTarget& target,
-                                 const BodyFraming& framing, bool keep_alive, const Config& cfg,
-                                 bool plain_upstream) {
+  asio::awaitable<Exchange> exchange(Upstream& up, const RequestHead& head,
+                                     const AbsoluteTarget& target, const BodyFraming& framing,
+                                     bool keep_alive, const Config& cfg, bool plain_upstream,
+                                     bool reused) {
+    Exchange result;
     const bool ws_allowed = target.scheme == "http" || target.scheme == "ws";
-    const std::string method = head.method;
-    Headers headers = std::move(head.headers);
+    const std::string& method = head.method;
+    Headers headers = head.headers;
     const bool expect_continue = headers_contain_token(headers, "expect", "100-continue");
     const bool upgrade =
         strip_hop_by_hop(headers, Direction::request, ws_allowed && plain_upstream);
     headers.set("Host", format_authority(target.host, target.port, target.default_port));
     if (framing.kind == BodyFraming::Kind::chunked) headers.add("Transfer-Encoding", "chunked");
-    // One request per upstream connection: the origin ends until-close bodies by closing, and
-    // no connection is reused for a request it was not vetted for.
-    if (!upgrade) headers.add("Connection", "close");
+    // Plain connections may be pooled (HTTP/1.1 keeps them open by default); TLS ones are not.
+    if (!upgrade && !plain_upstream) headers.add("Connection", "close");
     if (co_await send(up, serialize_request_head(method, target.origin_form, headers))) {
+      if (reused) {
+        result.retry = true;
+        co_return result;
+      }
       co_await send(client_, text_response(502, "upstream failure", false));
-      co_return false;
+      co_return result;
     }
 
     const auto idle = std::chrono::seconds(cfg.idle_timeout_s);
     std::string ubuf;
     bool body_sent = framing.kind == BodyFraming::Kind::none;
     if (!expect_continue && !body_sent) {
-      if (!co_await send_body(up, framing, idle)) co_return false;
+      if (!co_await send_body(up, framing, idle)) co_return result;
       body_sent = true;
     }
 
@@ -339,15 +374,20 @@ class Session {
         error_code ec = co_await read_more(up, ubuf, deadline);
         if (ec) {
           const bool timeout = ec == asio::error::timed_out;
+          if (reused && !timeout && ubuf.empty()) {
+            // The origin closed the idle connection as we reused it (a benign race).
+            result.retry = true;
+            co_return result;
+          }
           co_await send(client_,
                         text_response(timeout ? 504 : 502,
                                       timeout ? "upstream timeout" : "upstream failure", false));
-          co_return false;
+          co_return result;
         }
       }
       if (r.status == ParseStatus::error) {
         co_await send(client_, text_response(502, "upstream failure", false));
-        co_return false;
+        co_return result;
       }
       ResponseHead resp = rp.take_head();
       ubuf.erase(0, r.consumed);
@@ -355,16 +395,16 @@ class Session {
       if (resp.status == 101) {
         if (!upgrade) {
           co_await send(client_, text_response(502, "upstream failure", false));
-          co_return false;
+          co_return result;
         }
         if constexpr (std::is_same_v<Upstream, tcp::socket>) {
           strip_hop_by_hop(resp.headers, Direction::response, true);
           std::string out = serialize_response_head(1, 101, resp.reason, resp.headers);
-          if (co_await write_all(client_, out)) co_return false;
+          if (co_await write_all(client_, out)) co_return result;
           co_await tunnel(up, runtime::TunnelKind::websocket, std::move(buf_), std::move(ubuf),
                           cfg.idle_timeout_s);
         }
-        co_return false;
+        co_return result;
       }
       if (resp.status < 200) {
         // Interim responses (100 Continue and friends) go to HTTP/1.1 clients as they come.
@@ -372,11 +412,11 @@ class Session {
           strip_hop_by_hop(resp.headers, Direction::response);
           if (co_await send(client_,
                             serialize_response_head(1, resp.status, resp.reason, resp.headers))) {
-            co_return false;
+            co_return result;
           }
         }
         if (resp.status == 100 && !body_sent) {
-          if (!co_await send_body(up, framing, idle)) co_return false;
+          if (!co_await send_body(up, framing, idle)) co_return result;
           body_sent = true;
         }
         continue;
@@ -385,8 +425,11 @@ class Session {
       auto rframing = response_framing(resp, method);
       if (!rframing) {
         co_await send(client_, text_response(502, "upstream failure", false));
-        co_return false;
+        co_return result;
       }
+      const bool origin_keeps = resp.version_minor >= 1 &&
+                                !headers_contain_token(resp.headers, "connection", "close") &&
+                                rframing->kind != BodyFraming::Kind::until_close;
       // A final answer before the body was sent (Expect: 100-continue declined): the client's
       // body is still on the wire, so the connection cannot be reused.
       bool client_keep = keep_alive && body_sent && !ctx_.stopping.load();
@@ -411,12 +454,15 @@ class Session {
       resp.headers.add("Connection", client_keep ? "keep-alive" : "close");
       if (co_await send(client_,
                         serialize_response_head(1, resp.status, resp.reason, resp.headers))) {
-        co_return false;
+        co_return result;
       }
       if (!co_await relay_response_body(up, ubuf, *rframing, chunk_to_client, idle)) {
-        co_return false;
+        co_return result;
       }
-      co_return client_keep;
+      result.client_keep = client_keep;
+      result.upstream_reusable = plain_upstream && !upgrade && origin_keeps && body_sent &&
+                                 ubuf.empty() && !ctx_.stopping.load();
+      co_return result;
     }
   }
 
@@ -537,14 +583,16 @@ class Session {
 
   tcp::socket client_;
   SessionContext& ctx_;
+  UpstreamPool& pool_;  // this I/O thread's idle upstream connections
   std::string peer_;
   std::string buf_;  // client bytes received and not yet consumed
 };
 
 }  // namespace
 
-asio::awaitable<void> serve_http_connection(tcp::socket client, SessionContext& ctx) {
-  Session session(std::move(client), ctx);
+asio::awaitable<void> serve_http_connection(tcp::socket client, SessionContext& ctx,
+                                            UpstreamPool& pool) {
+  Session session(std::move(client), ctx, pool);
   co_await session.run();
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
 
+#include "http/upstream_pool.hpp"
 #include "runtime/runtime.hpp"
 
 namespace netfence::http {
@@ -21,7 +22,8 @@ struct SessionContext {
   const std::atomic<bool>& stopping;
 };
 
+/// `pool` belongs to the I/O thread that runs this session (the client socket's io_context).
 boost::asio::awaitable<void> serve_http_connection(boost::asio::ip::tcp::socket client,
-                                                   SessionContext& ctx);
+                                                   SessionContext& ctx, UpstreamPool& pool);
 
 }  // namespace netfence::http

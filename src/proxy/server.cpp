@@ -95,6 +95,7 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
 
   std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<std::unique_ptr<http::UpstreamPool>> pools;  // one per context
   // Blocking control-plane work (reading and compiling a reloaded config, getifaddrs) runs here,
   // never on an I/O thread (SPEC §2, §3.6).
   asio::thread_pool control{1};
@@ -107,7 +108,7 @@ struct Server::Impl {
 
   asio::io_context& main() { return *contexts.front(); }
 
-  asio::awaitable<void> handle(tcp::socket socket) {
+  asio::awaitable<void> handle(tcp::socket socket, http::UpstreamPool& pool) {
     runtime::ConnectionSlot slot(*rt);
     if (!slot.held()) {
       // §8.6: sent and closed right after accept.
@@ -117,13 +118,14 @@ struct Server::Impl {
       socket.shutdown(tcp::socket::shutdown_both, ignored);
       co_return;
     }
-    co_await http::serve_http_connection(std::move(socket), *session_ctx);
+    co_await http::serve_http_connection(std::move(socket), *session_ctx, pool);
   }
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
     std::size_t next = 0;
     while (!stopping.load()) {
-      auto& ctx = *contexts[next++ % contexts.size()];
+      const std::size_t i = next++ % contexts.size();
+      auto& ctx = *contexts[i];
       auto [ec, socket] = co_await acceptor.async_accept(ctx.get_executor(), kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || stopping.load()) break;
@@ -133,7 +135,7 @@ struct Server::Impl {
         co_await t.async_wait(kTuple);
         continue;
       }
-      asio::co_spawn(ctx, handle(std::move(socket)), asio::detached);
+      asio::co_spawn(ctx, handle(std::move(socket), *pools[i]), asio::detached);
     }
   }
 
@@ -261,6 +263,10 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) {
     impl->contexts.push_back(std::make_unique<asio::io_context>(1));
+    // SPEC §8.3: at most 1024 idle upstream connections in total, split across the threads.
+    http::UpstreamPool::Limits limits;
+    limits.total = std::max<std::size_t>(8, 1024 / threads);
+    impl->pools.push_back(std::make_unique<http::UpstreamPool>(limits));
     impl->guards.push_back(asio::make_work_guard(*impl->contexts.back()));
   }
   impl->session_ctx = std::unique_ptr<http::SessionContext>(

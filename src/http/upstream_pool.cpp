@@ -1,0 +1,71 @@
+#include "http/upstream_pool.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace netfence::http {
+namespace {
+
+// An idle HTTP/1.1 connection has nothing to say: readable means the origin closed it or sent
+// stray bytes, either way it must not carry a new request.
+bool still_idle(boost::asio::ip::tcp::socket& s) {
+  char c;
+  const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void close_quietly(boost::asio::ip::tcp::socket& s) {
+  boost::system::error_code ignored;
+  s.close(ignored);
+}
+
+}  // namespace
+
+void UpstreamPool::expire(std::chrono::steady_clock::time_point now) {
+  while (!entries_.empty() && now - entries_.front().since > limits_.idle) {
+    close_quietly(entries_.front().socket);
+    entries_.pop_front();
+  }
+}
+
+std::optional<boost::asio::ip::tcp::socket> UpstreamPool::take(
+    std::string_view host, std::uint16_t port, std::span<const core::IpAddress> vetted) {
+  expire(std::chrono::steady_clock::now());
+  // Newest first: the most recently used connection is the least likely to have timed out.
+  for (auto it = entries_.end(); it != entries_.begin();) {
+    --it;
+    if (it->port != port || it->host != host) continue;
+    if (std::find(vetted.begin(), vetted.end(), it->address) == vetted.end()) continue;
+    boost::asio::ip::tcp::socket s = std::move(it->socket);
+    entries_.erase(it);
+    if (still_idle(s)) return s;
+    close_quietly(s);
+    it = entries_.end();  // erase invalidated the iterators: rescan
+  }
+  return std::nullopt;
+}
+
+void UpstreamPool::give(std::string host, std::uint16_t port, core::IpAddress address,
+                        boost::asio::ip::tcp::socket socket) {
+  const auto now = std::chrono::steady_clock::now();
+  expire(now);
+  std::size_t same = 0;
+  for (const auto& e : entries_) {
+    if (e.port == port && e.host == host) ++same;
+  }
+  if (same >= limits_.per_key) {
+    auto oldest = std::find_if(entries_.begin(), entries_.end(),
+                               [&](const Entry& e) { return e.port == port && e.host == host; });
+    close_quietly(oldest->socket);
+    entries_.erase(oldest);
+  }
+  if (entries_.size() >= limits_.total) {
+    close_quietly(entries_.front().socket);
+    entries_.pop_front();
+  }
+  entries_.push_back(Entry{std::move(host), port, address, std::move(socket), now});
+}
+
+}  // namespace netfence::http

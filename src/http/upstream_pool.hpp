@@ -1,0 +1,59 @@
+// Idle keep-alive connections to origins (SPEC §8.3), one pool per I/O thread so a socket is
+// only ever used on the io_context it belongs to (no locks, no cross-thread handoff).
+//
+// A pooled connection is handed out only for a request that already passed the host policy and
+// whose vetted address set contains the connection's address: pooling never lets a request reach
+// an address its own decision did not vet.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "core/ip_address.hpp"
+
+namespace netfence::http {
+
+class UpstreamPool {
+ public:
+  struct Limits {
+    std::size_t per_key = 8;
+    std::size_t total = 1024;
+    std::chrono::seconds idle{60};
+  };
+
+  explicit UpstreamPool(Limits limits) : limits_(limits) {}
+  UpstreamPool() : UpstreamPool(Limits{}) {}
+
+  /// An idle, still-open connection for `host:port` whose address is in `vetted`, or nothing.
+  /// Stale entries met on the way (expired, closed by the origin, or holding unexpected bytes)
+  /// are closed and dropped.
+  std::optional<boost::asio::ip::tcp::socket> take(std::string_view host, std::uint16_t port,
+                                                   std::span<const core::IpAddress> vetted);
+
+  /// Keeps a connection whose last response completed cleanly. Over a limit, the oldest idle
+  /// connection (or this one) is closed instead.
+  void give(std::string host, std::uint16_t port, core::IpAddress address,
+            boost::asio::ip::tcp::socket socket);
+
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::string host;
+    std::uint16_t port;
+    core::IpAddress address;
+    boost::asio::ip::tcp::socket socket;
+    std::chrono::steady_clock::time_point since;
+  };
+  void expire(std::chrono::steady_clock::time_point now);
+
+  Limits limits_;
+  std::deque<Entry> entries_;  // oldest first; small, scanned linearly
+};
+
+}  // namespace netfence::http
