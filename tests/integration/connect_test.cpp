@@ -1,5 +1,7 @@
 // CONNECT tunnels (SPEC §8.4), https:// absolute-form over TLS (§8.2), ws:// upgrades, and
 // tunnels closed by a reload (§8.6 `enabled = false`, §10.1 / §18 row 24).
+#include <signal.h>
+
 #include <algorithm>
 #include <random>
 #include <string>
@@ -178,6 +180,116 @@ TEST_F(Connect, SwitchingToLimitedModeClosesOpenTunnels) {
   EXPECT_EQ(r->body, kMsgMitm);
 }
 
+// §8.4: a tunnel with no traffic in either direction closes after idle_timeout_s; traffic in
+// one direction keeps it open.
+TEST_F(Connect, IdleTunnelClosesAfterIdleTimeout) {
+  start(tunnel_config("idle_timeout_s = 1\n"));
+  auto busy = open_tunnel();
+  ASSERT_FALSE(HasFailure());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(busy->send("k")) << i;
+    ASSERT_EQ(busy->read_exact(1, 2s).value_or(""), "k") << "busy tunnel closed after " << i;
+    std::this_thread::sleep_for(300ms);
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 1500ms);
+  auto idle = open_tunnel();
+  ASSERT_FALSE(HasFailure());
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(idle->read_until_close(5s).has_value()) << "idle tunnel still open";
+  const auto elapsed = std::chrono::steady_clock::now() - t1;
+  EXPECT_GE(elapsed, 800ms);
+  EXPECT_LT(elapsed, 4s);
+}
+
+// §8.6: a refused CONNECT leaves the connection usable (nothing to drain).
+TEST_F(Connect, RefusedConnectKeepsTheConnectionUsable) {
+  start(tunnel_config());
+  auto c = client();
+  ASSERT_TRUE(c->send(connect_head("blocked.test:443")));
+  auto r = c->read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  ASSERT_TRUE(c->send(connect_head(authority("origin.test", origin_->port())) + "z"));
+  EXPECT_EQ(c->read_exact(kEstablished.size()).value_or(""), kEstablished);
+  EXPECT_EQ(c->read_exact(1).value_or(""), "z");
+}
+
+// §4 / §18 row 1: a numeric host is canonicalised before it is judged and forwarded.
+TEST_F(Connect, NumericHostIsCanonicalisedForTheOrigin) {
+  OriginServer http;
+  start(tunnel_config());
+  const std::string p = std::to_string(http.port());
+  auto r = exchange("GET http://2130706433:" + p + "/n HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_EQ(http.request_count(), 1u);
+  EXPECT_EQ(http.requests()[0].header("host"), "127.0.0.1:" + p);
+}
+
+// §2: SIGTERM stops accepting at once, lets a tunnel live until the deadline, then closes it
+// and exits 0.
+TEST_F(Connect, ShutdownClosesOpenTunnelsAtTheDeadline) {
+  start(tunnel_config());
+  auto c = open_tunnel();
+  ASSERT_FALSE(HasFailure());
+  const std::uint16_t port = proxy_->port();
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(proxy_->pid(), SIGTERM);
+  bool refused = false;
+  for (auto deadline = t0 + 2s; !refused && std::chrono::steady_clock::now() < deadline;) {
+    RawClient probe;
+    refused = !probe.connect(port);
+    if (!refused) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(refused) << "still accepting after SIGTERM";
+  // The tunnel still relays during the grace period.
+  ASSERT_TRUE(c->send("q"));
+  EXPECT_EQ(c->read_exact(1).value_or(""), "q");
+  EXPECT_TRUE(c->read_until_close(10s).has_value()) << "tunnel not closed at the deadline";
+  EXPECT_EQ(proxy_->wait_for_exit(10s), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 9s);
+}
+
+// §2: a request in flight when SIGTERM arrives still gets its answer.
+TEST_F(Connect, InFlightRequestCompletesDuringShutdown) {
+  OriginServer slow;
+  slow.set_handler([](const OriginRequest&) {
+    std::this_thread::sleep_for(700ms);
+    return OriginResponse::text("late");
+  });
+  start(tunnel_config());
+  auto c = client();
+  ASSERT_TRUE(
+      c->send("GET http://127.0.0.1:" + std::to_string(slow.port()) + "/ HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(slow.wait_for_requests(1, 5s));
+  ::kill(proxy_->pid(), SIGTERM);
+  auto r = c->read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "late");
+  EXPECT_EQ(proxy_->wait_for_exit(10s), 0);
+}
+
+// §8.4: half-close from the origin side: its EOF reaches the client, the client can still send.
+TEST_F(Connect, HalfCloseFromOriginStillCarriesClientBytes) {
+  OriginServer::Options opts;
+  opts.stream_greeting_then_half_close = "HELLO";
+  OriginServer speaker(opts);
+  start(tunnel_config());
+  auto c = client();
+  ASSERT_TRUE(c->send(connect_head(authority("127.0.0.1", speaker.port()))));
+  EXPECT_EQ(c->read_exact(kEstablished.size()).value_or(""), kEstablished);
+  auto greeting = c->read_until_close(5s);
+  ASSERT_TRUE(greeting.has_value()) << "origin EOF not propagated";
+  EXPECT_EQ(*greeting, "HELLO");
+  ASSERT_TRUE(c->send("still talking"));
+  EXPECT_TRUE(speaker.wait_for_stream(1, 13, 5s));
+  EXPECT_EQ(speaker.stream_bytes(1), "still talking");
+  c->shutdown_write();
+  EXPECT_TRUE(speaker.wait_for_stream_eof(1, 5s));
+}
+
 // --- TLS ---------------------------------------------------------------------------------------
 
 class Tls : public ProxyTest {
@@ -324,6 +436,18 @@ TEST_F(WebSocket, SwitchingToLimitedModeClosesTheRelay) {
   proxy_->write_config(origin_config("mode = \"limited\"\n"));
   ASSERT_TRUE(proxy_->reload());
   EXPECT_TRUE(c->read_until_close(5s).has_value()) << "websocket relay still open";
+}
+
+// An origin that declines the upgrade answers like any request; nothing is relayed raw.
+TEST_F(WebSocket, DeclinedUpgradeIsAnOrdinaryResponse) {
+  origin_->respond_with(OriginResponse::text("no upgrade here", 426, "Upgrade Required"));
+  start(origin_config());
+  auto c = client();
+  ASSERT_TRUE(c->send(upgrade("ws")));
+  auto r = c->read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 426);
+  EXPECT_EQ(r->body, "no upgrade here");
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ class Errors : public ProxyTest {
   }
   void TearDown() override {
     EXPECT_EQ(origin_->connection_count(), 0u) << "the origin must never be contacted";
+    EXPECT_EQ(dns_->query_count(), 0u) << "nothing may be resolved";
     ProxyTest::TearDown();
     origin_.reset();
   }
@@ -136,6 +137,9 @@ TEST_F(Errors, HostHeaderChecks) {
   const std::string p = std::to_string(origin_->port());
   expect_text_error("GET " + t + " HTTP/1.1\r\nHost: 1.2.3.999\r\n\r\n", 400,
                     "invalid Host header");
+  expect_text_error("GET " + t + " HTTP/1.1\r\nHost: \r\n\r\n", 400, "invalid Host header");
+  expect_text_error("GET " + t + " HTTP/1.1\r\nHost: user@origin.test:" + p + "\r\n\r\n", 400,
+                    "invalid Host header");
   expect_text_error("GET " + t + " HTTP/1.1\r\nHost: exa%00mple.com\r\n\r\n", 400,
                     "invalid Host header");
   expect_text_error("GET " + t + " HTTP/1.1\r\nHost: origin.test:0\r\n\r\n", 400,
@@ -150,6 +154,14 @@ TEST_F(Errors, HostHeaderChecks) {
                     "Host header does not match request target");
   expect_text_error("GET http://origin.test/ HTTP/1.1\r\nHost: origin.test:8080\r\n\r\n", 400,
                     "Host header does not match request target");
+}
+
+// §8.2: the effective port of a Host without a port is the scheme default, so an explicit
+// default port matches (the request then fails upstream, not with a 400).
+TEST_F(Errors, HostHeaderWithExplicitDefaultPortMatches) {
+  auto r = exchange("GET http://origin.test/ HTTP/1.1\r\nHost: origin.test:80\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->status, 400) << r->body;
 }
 
 // §8.4 and §18 row 11.

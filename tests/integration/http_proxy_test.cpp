@@ -396,5 +396,117 @@ TEST_F(Forwarding, OriginClosingWithoutAnswerIs502) {
   expect_text_error(get("/"), 502, "upstream failure");
 }
 
+TEST_F(Forwarding, SchemeIsCaseInsensitiveAndQueryWithoutPathGetsSlash) {
+  auto r = exchange("GET HTTP://" + o_ + "?x=1 HTTP/1.1\r\nHost: " + o_ + "\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_EQ(origin_->request_count(), 1u);
+  EXPECT_EQ(origin_->requests()[0].target, "/?x=1");
+}
+
+// §8.3: headers already sent, then the origin breaks the body: the client connection closes.
+TEST_F(Forwarding, TruncatedResponseBodyClosesTheClientConnection) {
+  origin_->respond_with(
+      OriginResponse::raw_bytes("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"));
+  auto c = client();
+  ASSERT_TRUE(c->send(get("/")));
+  auto r = c->read_response(5s);
+  EXPECT_FALSE(r.has_value()) << "a complete response from a truncated body";
+  auto rest = c->read_until_close(5s);
+  EXPECT_TRUE(rest.has_value()) << "client connection not closed";
+}
+
+// §8.3: an upstream response head over the limits → 502.
+TEST_F(Forwarding, OversizedUpstreamResponseHeadIs502) {
+  origin_->respond_with(OriginResponse::raw_bytes(
+      "HTTP/1.1 200 OK\r\nX-Huge: " + std::string(1 << 20, 'h') + "\r\nContent-Length: 0\r\n\r\n"));
+  expect_text_error(get("/"), 502, "upstream failure");
+}
+
+// §8.3: a refused request whose body cannot be drained (> 64 KiB) closes the connection.
+TEST_F(Forwarding, RefusalWithLargeBodyClosesTheConnection) {
+  auto c = client();
+  ASSERT_TRUE(
+      c->send("POST http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n"
+              "Content-Length: 102400\r\n\r\npartial"));
+  auto r = c->read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(r->header("x-proxy-error"), "blocked-by-allowlist");
+  EXPECT_TRUE(c->read_until_close(5s).has_value()) << "connection left open";
+}
+
+// §8.3: pipelined refused and allowed requests are answered in order on one connection.
+TEST_F(Forwarding, PipelinedRefusalThenAllowed) {
+  auto c = client();
+  ASSERT_TRUE(
+      c->send("GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n\r\n" + get("/ok") +
+              "CONNECT blocked.test:443 HTTP/1.1\r\nHost: blocked.test:443\r\n\r\n" + get("/ok2")));
+  auto r1 = c->read_response();
+  auto r2 = c->read_response();
+  auto r3 = c->read_response();
+  auto r4 = c->read_response();
+  ASSERT_TRUE(r1 && r2 && r3 && r4) << c->buffered();
+  EXPECT_EQ(r1->status, 403);
+  EXPECT_EQ(r1->header("content-type"), "application/json");
+  EXPECT_EQ(r2->body, "GET /ok\nhost: " + o_ + "\n\n");
+  EXPECT_EQ(r3->status, 403);
+  EXPECT_EQ(r3->body, kMsgNotAllowed);
+  EXPECT_EQ(r4->body, "GET /ok2\nhost: " + o_ + "\n\n");
+}
+
+// An origin that closes kept-alive connections on its own must not turn the next request into
+// an error (a proxy may pool upstream connections, §8.3, but the client never asked for that).
+TEST_F(Forwarding, OriginClosingIdleConnectionsIsNotAnError) {
+  OriginServer::Options opts;
+  opts.keep_alive = false;
+  OriginServer closer(opts);
+  proxy_->write_config(config(
+      "allowed_domains = [\"origin.test\", \"closer.test\"]\nallow_local_binding = true\n"
+      "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"], \"closer.test\" = [\"127.0.0.1\"] }\n"));
+  ASSERT_TRUE(proxy_->reload());
+  const std::string a = authority("closer.test", closer.port());
+  for (int i = 0; i < 3; ++i) {
+    auto r = exchange("GET http://" + a + "/" + std::to_string(i) + " HTTP/1.1\r\nHost: " + a +
+                      "\r\n\r\n");
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200) << i << " " << r->body;
+    ASSERT_TRUE(closer.wait_for_closed(closer.connection_count(), 2s));
+  }
+  EXPECT_EQ(closer.request_count(), 3u);
+}
+
+// §8.3: a pooled connection is reused only when its address is in the new request's vetted
+// set: after dns_hosts moves origin.test to 127.0.0.2, nothing may reach the old address.
+TEST_F(Forwarding, PooledConnectionNotReusedAfterTheAddressChanged) {
+  auto r1 = exchange(get("/first"));
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->status, 200);
+  proxy_->write_config(
+      config("allowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
+             "dns_hosts = { \"origin.test\" = [\"127.0.0.2\"] }\n"));
+  ASSERT_TRUE(proxy_->reload());
+  auto r2 = exchange(get("/second"));
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 502) << r2->body;
+  EXPECT_EQ(origin_->request_count(), 1u);
+}
+
+// §6.1: a reload that drops the host from the allowlist applies to the next request even when
+// an upstream connection is pooled.
+TEST_F(Forwarding, PooledConnectionNotReusedAfterPolicyChange) {
+  auto r1 = exchange(get("/first"));
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->status, 200);
+  proxy_->write_config(
+      config("allowed_domains = [\"other.test\"]\nallow_local_binding = true\n"
+             "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"));
+  ASSERT_TRUE(proxy_->reload());
+  auto r2 = exchange(get("/second"));
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 403);
+  EXPECT_EQ(origin_->request_count(), 1u);
+}
+
 }  // namespace
 }  // namespace netfence::testing

@@ -1,6 +1,9 @@
 // Policy refusals through the real binary: §8.5 bodies byte for byte, the §2 log lines, limited
 // mode (§10.1, §10.2), DNS rows of §18 (14–17), self-target (18), privacy (27), resources (28),
 // the 503/504 rows of §8.6, the head deadline (row 13) and graceful shutdown.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <signal.h>
 
 #include <regex>
@@ -173,6 +176,27 @@ TEST_F(Policy, NamesResolvingToLocalAddressesAreRefused) {
   EXPECT_EQ(origin_->connection_count(), 0u);
 }
 
+// §18 row 14, §7.3: a name resolving to one of the host's own interface addresses.
+TEST_F(Policy, NameResolvingToOwnInterfaceAddressIsRefused) {
+  std::string own;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) == 0) {
+    for (auto* i = list; i && own.empty(); i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      char buf[INET_ADDRSTRLEN];
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+      if (std::string(buf).rfind("127.", 0) != 0) own = buf;
+    }
+    ::freeifaddrs(list);
+  }
+  if (own.empty()) GTEST_SKIP() << "no non-loopback IPv4 interface address";
+  dns_->add_address("own.test", own);
+  start(config("allowed_domains = [\"*.test\"]\nconnect_timeout_ms = 2000\n"));
+  expect_json(exchange(get("http://own.test/", "own.test")), 403, "blocked-by-allowlist",
+              refusal_json("blocked", "own.test", "not_allowed_local", "baseline_policy", "http",
+                           80, kMsgNotAllowedLocal));
+}
+
 // §18 row 3 (name form): metadata stays blocked with allow_local_binding = true.
 TEST_F(Policy, NameResolvingToMetadataRefusedEvenWithLocalBinding) {
   dns_->load_script("meta.test A 169.254.169.254\n");
@@ -223,6 +247,22 @@ TEST_F(Policy, DnsFailuresAre502Json) {
               refusal_json("error", "nx.test", "dns_failure", "proxy_state", "https_connect", 443,
                            kMsgDns));
   EXPECT_TRUE(proxy_->wait_for_log("host=nx.test port=80 reason=dns_failure source=proxy_state"));
+}
+
+// §8.3: after a 502 dns-failure refusal the connection stays usable.
+TEST_F(Policy, DnsFailureKeepsTheConnectionUsable) {
+  dns_->load_script("nx.test NXDOMAIN\n");
+  start(config("allowed_domains = [\"nx.test\"]\n"));
+  auto c = client();
+  ASSERT_TRUE(c->send(get("http://nx.test/", "nx.test")));
+  auto r1 = c->read_response();
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->status, 502);
+  EXPECT_EQ(r1->header("x-proxy-error"), "dns-failure");
+  ASSERT_TRUE(c->send(get("http://" + o_ + "/after", o_)));
+  auto r2 = c->read_response();
+  ASSERT_TRUE(r2) << "connection closed after a dns-failure refusal";
+  EXPECT_EQ(r2->status, 403) << "origin.test is not on this allowlist";
 }
 
 // §18 row 17: a refused name is never resolved.
@@ -311,6 +351,8 @@ TEST_F(Policy, PathsAndQueriesNeverLogged) {
   EXPECT_EQ(log.find("SECRET"), std::string::npos) << log;
   EXPECT_EQ(log.find("token"), std::string::npos) << log;
   EXPECT_EQ(log.find("/p"), std::string::npos) << log;
+  // Allowed requests are logged at DEBUG only.
+  EXPECT_EQ(log.find("allowed protocol="), std::string::npos) << log;
 }
 
 // §8.6 503 and §18 row 28 (at a CI-sized scale).

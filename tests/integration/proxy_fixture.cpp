@@ -152,6 +152,15 @@ bool NetfenceProcess::running() {
   return false;
 }
 
+std::optional<int> NetfenceProcess::wait_for_exit(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (!running()) return exit_code_;
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
 int NetfenceProcess::stop(int sig, std::chrono::milliseconds grace) {
   if (!running()) return exit_code_;
   ::kill(pid_, sig);

@@ -51,6 +51,9 @@ class NetfenceProcess {
                     std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
   bool running();
+  /// Waits for the process to exit on its own (no signal sent). Returns its exit code, -1 when
+  /// it died from a signal, or nullopt when it is still running after `timeout`.
+  std::optional<int> wait_for_exit(std::chrono::milliseconds timeout);
   /// Sends `sig` (SIGTERM by default) and waits up to `grace`, then SIGKILL. Returns the exit
   /// code, or -1 when it had to be killed or died from a signal. Idempotent.
   int stop(int sig = 15, std::chrono::milliseconds grace = std::chrono::seconds(5));

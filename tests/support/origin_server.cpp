@@ -345,7 +345,22 @@ void OriginServer::serve(std::shared_ptr<Connection> c) {
     ERR_clear_error();
   }
   if (ok) {
-    if (options_.stream_echo) {
+    if (!options_.stream_greeting_then_half_close.empty()) {
+      if (c->write(options_.stream_greeting_then_half_close)) {
+        if (c->ssl) SSL_shutdown(c->ssl);
+        ::shutdown(c->fd, SHUT_WR);
+        for (;;) {
+          c->buf.clear();
+          if (!c->fill()) break;
+          std::lock_guard lock(state_->m);
+          state_->stream[c->id] += c->buf;
+          state_->cv.notify_all();
+        }
+        std::lock_guard lock(state_->m);
+        state_->eof.insert(c->id);
+        state_->cv.notify_all();
+      }
+    } else if (options_.stream_echo) {
       serve_stream(*c, {});
     } else {
       serve_http(*c);
@@ -500,7 +515,7 @@ void OriginServer::serve_http(Connection& c) {
         return;
       }
     }
-    if (close_after) return;
+    if (close_after || !options_.keep_alive) return;
   }
 }
 

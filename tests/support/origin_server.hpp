@@ -78,7 +78,13 @@ class OriginServer {
     std::string cert_file, key_file;  // PEM; required when tls
     bool continue_with_100 = true;
     bool stream_echo = false;
+    /// false: close the connection after every answer without saying so (no
+    /// `Connection: close`), like a server whose keep-alive timer fired.
+    bool keep_alive = true;
     std::string stream_farewell = "BYE";
+    /// Stream mode, server speaks first: when non-empty, each connection gets this greeting,
+    /// then the server shuts down its write side and only records what arrives until EOF.
+    std::string stream_greeting_then_half_close;
   };
 
   OriginServer();
