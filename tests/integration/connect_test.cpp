@@ -290,6 +290,17 @@ TEST_F(Connect, HalfCloseFromOriginStillCarriesClientBytes) {
   EXPECT_TRUE(speaker.wait_for_stream_eof(1, 5s));
 }
 
+// §8.4: the Host header of a CONNECT is ignored; HTTP/1.0 CONNECT works too.
+TEST_F(Connect, HostHeaderIgnoredAndHttp10Accepted) {
+  start(tunnel_config());
+  auto c = client();
+  ASSERT_TRUE(c->send("CONNECT " + authority("origin.test", origin_->port()) +
+                      " HTTP/1.0\r\nHost: evil.net:1\r\n\r\nv"));
+  auto line = c->read_exact(kEstablished.size());
+  EXPECT_EQ(line.value_or(""), kEstablished);
+  EXPECT_EQ(c->read_exact(1).value_or(""), "v");
+}
+
 // --- TLS ---------------------------------------------------------------------------------------
 
 class Tls : public ProxyTest {

@@ -508,5 +508,42 @@ TEST_F(Forwarding, PooledConnectionNotReusedAfterPolicyChange) {
   EXPECT_EQ(origin_->request_count(), 1u);
 }
 
+// §8.3: response bodies are streamed, never buffered whole.
+TEST_F(Forwarding, ChunkedResponseIsStreamed) {
+  auto resp = OriginResponse::chunked_body({"first-part", "second-part"});
+  resp.chunk_delay = 1500ms;
+  origin_->respond_with(resp);
+  auto c = client();
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c->send(get("/stream")));
+  ASSERT_TRUE(c->wait_for("first-part", 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1200ms) << "first chunk held back";
+  EXPECT_EQ(c->buffered().find("second-part"), std::string::npos);
+  auto r = c->read_response(10s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "first-partsecond-part");
+}
+
+// Bodiless statuses: no length, no close needed; the client connection stays usable.
+TEST_F(Forwarding, NoContentAndNotModifiedNeedNoLength) {
+  for (int status : {204, 304}) {
+    SCOPED_TRACE(status);
+    auto resp = OriginResponse::text("", status, status == 204 ? "No Content" : "Not Modified");
+    resp.headers.clear();
+    origin_->respond_with(resp);
+    auto c = client();
+    ASSERT_TRUE(c->send(get("/nc")));
+    auto r = c->read_response(3s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status);
+    EXPECT_EQ(r->header("transfer-encoding"), std::nullopt) << r->head;
+    origin_->respond_with(OriginResponse::echo());
+    ASSERT_TRUE(c->send(get("/next")));
+    auto r2 = c->read_response(3s);
+    ASSERT_TRUE(r2) << "stray bytes: " << c->buffered();
+    EXPECT_EQ(r2->body, "GET /next\nhost: " + o_ + "\n\n");
+  }
+}
+
 }  // namespace
 }  // namespace netfence::testing

@@ -253,6 +253,14 @@ std::optional<std::string> RawClient::read_exact(std::size_t n, std::chrono::mil
   return out;
 }
 
+bool RawClient::wait_for(std::string_view needle, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (buf_.find(needle) == std::string::npos) {
+    if (fill(deadline) != 1) return false;
+  }
+  return true;
+}
+
 std::optional<std::string> RawClient::read_until_close(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {

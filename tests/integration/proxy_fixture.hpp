@@ -101,6 +101,8 @@ class RawClient {
   /// Reads until EOF; nullopt when the peer did not close within `timeout`. Connection resets
   /// count as a close.
   std::optional<std::string> read_until_close(std::chrono::milliseconds timeout = 10s);
+  /// Waits until the unconsumed bytes contain `needle` (nothing is consumed).
+  bool wait_for(std::string_view needle, std::chrono::milliseconds timeout);
   /// Bytes received but not consumed yet.
   const std::string& buffered() const { return buf_; }
 

@@ -471,7 +471,8 @@ void OriginServer::serve_http(Connection& c) {
         HeaderList extra;
         bool has_length = false;
         for (const auto& kv : resp.headers) has_length |= iequals(kv.first, "content-length");
-        if (!has_length) extra.emplace_back("Content-Length", std::to_string(resp.body.size()));
+        if (!has_length && resp.status != 204 && resp.status != 304)
+          extra.emplace_back("Content-Length", std::to_string(resp.body.size()));
         std::string out = head(extra);
         if (req.method != "HEAD") out += resp.body;
         if (!c.write(out)) return;
@@ -480,9 +481,15 @@ void OriginServer::serve_http(Connection& c) {
       case Kind::chunked: {
         std::string out = head({{"Transfer-Encoding", "chunked"}});
         char size[32];
-        for (const auto& chunk : resp.chunks) {
+        for (std::size_t i = 0; i < resp.chunks.size(); ++i) {
+          const auto& chunk = resp.chunks[i];
           std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
           out += size + chunk + "\r\n";
+          if (resp.chunk_delay.count() > 0 && i + 1 < resp.chunks.size()) {
+            if (!c.write(out)) return;
+            out.clear();
+            std::this_thread::sleep_for(resp.chunk_delay);
+          }
         }
         out += "0\r\n\r\n";
         if (!c.write(out)) return;

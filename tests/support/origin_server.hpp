@@ -3,7 +3,7 @@
 // sockets), optionally speaks TLS (OpenSSL), records every request it receives and answers
 // from a script:
 //
-//   fixed            status, headers, body with Content-Length
+//   fixed            status, headers, body with Content-Length (none for 204 and 304)
 //   chunked          the body in the given chunks, Transfer-Encoding: chunked
 //   until_close      no length: the body, then the connection is closed
 //   echo             200 with a body describing the request (see echo_body())
@@ -58,6 +58,8 @@ struct OriginResponse {
   std::string body;                 // fixed, until_close
   std::vector<std::string> chunks;  // chunked
   std::string raw;                  // raw
+  /// chunked: pause between chunks (each chunk is written separately), to prove streaming.
+  std::chrono::milliseconds chunk_delay{0};
 
   static OriginResponse text(std::string body, int status = 200, std::string reason = "OK");
   static OriginResponse chunked_body(std::vector<std::string> chunks);
