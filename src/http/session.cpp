@@ -345,6 +345,10 @@ class Session {
         strip_hop_by_hop(headers, Direction::request, ws_allowed && plain_upstream);
     headers.set("Host", format_authority(target.host, target.port, target.default_port));
     if (framing.kind == BodyFraming::Kind::chunked) headers.add("Transfer-Encoding", "chunked");
+    // §8.1 accepts identical repeated lengths as one; forward exactly one (§8.3 re-framing).
+    if (framing.kind == BodyFraming::Kind::content_length) {
+      headers.set("Content-Length", std::to_string(framing.length));
+    }
     // Plain connections may be pooled (HTTP/1.1 keeps them open by default); TLS ones are not.
     if (!upgrade && !plain_upstream) headers.add("Connection", "close");
     if (co_await send(up, serialize_request_head(method, target.origin_form, headers))) {
@@ -438,7 +442,9 @@ class Session {
       bool chunk_to_client = false;
       switch (rframing->kind) {
         case BodyFraming::Kind::none:
+          break;
         case BodyFraming::Kind::content_length:
+          resp.headers.set("Content-Length", std::to_string(rframing->length));
           break;
         case BodyFraming::Kind::chunked:
         case BodyFraming::Kind::until_close:

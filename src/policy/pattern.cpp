@@ -193,15 +193,6 @@ Result<CompiledPattern> PatternCompiler::compile_wildcard(std::string_view raw,
     return make_error("pattern", "pattern \"" + std::string(raw) +
                                      "\" would match every host; use \"*\" to allow every host");
   }
-  // `*.1.2.3` and `10.0.0.*` look like IP ranges but could never match an IP literal (SPEC §5
-  // keeps wildcards away from IPs): refuse them rather than let a deny entry block nothing.
-  const bool literal_labels_numeric =
-      std::all_of(labels.begin(), labels.end(),
-                  [](std::string_view l) { return has_wildcard(l) || is_numeric_label(l); });
-  if (is_numeric_label(labels.back()) || literal_labels_numeric) {
-    return invalid(raw, "wildcards cannot be used in an IP address");
-  }
-
   // Leading "*." / "**." prefix, then labels that are literal or label-local globs.
   std::size_t first = 0;
   Pattern::Kind prefix_kind = Pattern::Kind::labelwise;
@@ -230,8 +221,26 @@ Result<CompiledPattern> PatternCompiler::compile_wildcard(std::string_view raw,
       // Literal labels of the original (not lower-cased) text go through IDNA one by one.
       auto name = core::canonicalize_name(label);
       if (!name) return invalid(raw, name.error().message);
+      // UTS-46 maps a few characters (U+2488 "1.") to text with a dot; such a label would
+      // change the pattern's label structure after normalisation.
+      if (name->find('.') != std::string::npos) {
+        return invalid(raw, "a label maps to text containing a dot");
+      }
       normalised.push_back(std::move(name.value()));
     }
+  }
+
+  // `*.1.2.3` and `10.0.0.*` look like IP ranges but could never match an IP literal (SPEC §5
+  // keeps wildcards away from IPs): refuse them rather than let a deny entry block nothing. Checked
+  // after IDNA so that full-width digits ("example.\uFF16") count as the digits they become.
+  const auto numeric_or_wild = [](std::string_view l) {
+    return has_wildcard(l) || is_numeric_label(l);
+  };
+  if (is_numeric_label(normalised.back()) ||
+      (std::all_of(labels.begin(), labels.begin() + static_cast<std::ptrdiff_t>(first),
+                   numeric_or_wild) &&
+       std::all_of(normalised.begin(), normalised.end(), numeric_or_wild))) {
+    return invalid(raw, "wildcards cannot be used in an IP address");
   }
 
   std::string suffix;

@@ -135,6 +135,10 @@ struct Server::Impl {
         co_await t.async_wait(kTuple);
         continue;
       }
+      // Responses go out as separate head and body writes; without TCP_NODELAY the second write
+      // waits for the client's delayed ACK (~40 ms per keep-alive exchange).
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       asio::co_spawn(ctx, handle(std::move(socket), *pools[i]), asio::detached);
     }
   }

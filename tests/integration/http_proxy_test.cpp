@@ -161,6 +161,19 @@ TEST_F(Forwarding, CurlPostContentLengthBodyOneMebibyte) {
       << "echoed body differs (size " << r.out.size() << ")";
 }
 
+// §8.1: identical Content-Length repeats count as one, and §8.3 re-frames the body, so the
+// origin sees exactly one length.
+TEST_F(Forwarding, IdenticalContentLengthRepeatsAreForwardedAsOne) {
+  auto r = exchange("POST " + url("/cl") + " HTTP/1.1\r\nHost: " + o_ +
+                    "\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_EQ(origin_->request_count(), 1u);
+  EXPECT_EQ(origin_->requests()[0].body, "hello");
+  EXPECT_EQ(origin_->requests()[0].header_count("content-length"), 1u);
+  EXPECT_EQ(origin_->requests()[0].header("content-length"), "5");
+}
+
 TEST_F(Forwarding, CurlPostChunkedBodyIsReframedAndIntact) {
   const std::string body = random_bytes((1 << 20) + 17);
   const auto file = (dir_ / "body.bin").string();
