@@ -21,6 +21,7 @@
 #include "http/wire/target.hpp"
 #include "net/dialer.hpp"
 #include "net/relay.hpp"
+#include "net/stream_io.hpp"
 #include "runtime/decide.hpp"
 #include "runtime/endpoint.hpp"
 
@@ -38,45 +39,12 @@ using namespace boost::asio::experimental::awaitable_operators;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kHeadDeadline = 30s;  // SPEC §8.7: complete request head, keep-alive idle
 constexpr auto kTlsDeadline = 30s;   // SPEC §8.7: TLS handshakes
-constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 constexpr std::uint64_t kDrainLimit = 64 * 1024;  // SPEC §8.3: refused bodies drained up to this
 
-// Reads more bytes from `stream` into `buf` before `deadline`. Returns the error (timed_out for
-// the deadline, eof at the end of the stream).
-template <class Stream>
-asio::awaitable<error_code> read_more(Stream& stream, std::string& buf,
-                                      Clock::time_point deadline) {
-  const std::size_t old = buf.size();
-  buf.resize(old + kReadChunk);
-  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-  auto r = co_await (stream.async_read_some(asio::buffer(buf.data() + old, kReadChunk), kTuple) ||
-                     timer.async_wait(kTuple));
-  if (r.index() == 1) {
-    buf.resize(old);
-    co_return asio::error::timed_out;
-  }
-  auto [ec, n] = std::get<0>(r);
-  buf.resize(old + n);
-  if (n > 0) co_return error_code{};
-  co_return ec ? ec : asio::error::eof;
-}
-
-template <class Stream>
-asio::awaitable<error_code> write_all(Stream& stream, std::string_view data) {
-  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(data), kTuple);
-  co_return ec;
-}
-
-// Owns what it writes. g++ 12 mishandles temporaries that a co_await expression binds to a
-// reference (seen under ASan: a double free of such a temporary), so call sites never pass a
-// materialised temporary to a coroutine: a prvalue std::string initialises this parameter
-// directly.
-template <class Stream>
-asio::awaitable<error_code> send(Stream& stream, std::string data) {
-  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(data), kTuple);
-  co_return ec;
-}
+using net::read_more;
+using net::send;
+using net::write_all;
 
 template <class Stream>
 bool is_eof(const error_code& ec) {
@@ -175,7 +143,7 @@ class Session {
     facts.has_method_override = has_method_override(head.headers);
     facts.has_body = framing->kind == BodyFraming::Kind::chunked ||
                      (framing->kind == BodyFraming::Kind::content_length && framing->length > 0);
-    const runtime::Requester who{peer_};
+    const runtime::Requester who{peer_, {}};
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     const bool keep_alive = wants_keep_alive(head);
     if (!d.allowed()) {
@@ -215,7 +183,7 @@ class Session {
     facts.host = &target->host;
     facts.port = *target->port;
     facts.method = "CONNECT";
-    const runtime::Requester who{peer_};
+    const runtime::Requester who{peer_, {}};
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     const bool keep_alive = wants_keep_alive(head) && !ctx_.stopping.load();
     if (!d.allowed()) {

@@ -18,6 +18,7 @@
 #include "core/interfaces.hpp"
 #include "http/responses.hpp"
 #include "http/session.hpp"
+#include "socks/session.hpp"
 #include "policy/snapshot.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/runtime.hpp"
@@ -77,6 +78,22 @@ tcp::endpoint to_endpoint(const config::ListenerAddress& a) {
   return {asio::ip::address_v6(bytes), a.port};
 }
 
+Result<tcp::acceptor> listen(asio::io_context& io, const config::ListenerAddress& where,
+                             std::string_view what) {
+  const tcp::endpoint ep = to_endpoint(where);
+  tcp::acceptor acceptor(io);
+  boost::system::error_code ec;
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error("bind", std::string(what) + ": cannot listen on " + where.to_string() +
+                                  ": " + ec.message());
+  }
+  return acceptor;
+}
+
 std::optional<policy::Endpoint> policy_endpoint(const tcp::endpoint& ep) {
   auto ip = core::IpAddress::parse(ep.address().to_string());
   if (!ip) return std::nullopt;
@@ -101,7 +118,9 @@ struct Server::Impl {
   asio::thread_pool control{1};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::optional<tcp::acceptor> http_acceptor;
+  std::optional<tcp::acceptor> socks_acceptor;
   std::unique_ptr<http::SessionContext> session_ctx;
+  std::unique_ptr<socks::SessionContext> socks_ctx;
   std::once_flag shutdown_once;
 
   explicit Impl(log::Logger& l) : log(l) {}
@@ -121,7 +140,20 @@ struct Server::Impl {
     co_await http::serve_http_connection(std::move(socket), *session_ctx, pool);
   }
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+  asio::awaitable<void> handle_socks(tcp::socket socket) {
+    runtime::ConnectionSlot slot(*rt);
+    if (!slot.held()) {
+      // SOCKS5 has no reply before the greeting: over the limit, the connection just closes.
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      co_return;
+    }
+    co_await socks::serve_socks5_connection(std::move(socket), *socks_ctx);
+  }
+
+  enum class Listener : std::uint8_t { http, socks5 };
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Listener kind) {
     std::size_t next = 0;
     while (!stopping.load()) {
       const std::size_t i = next++ % contexts.size();
@@ -139,7 +171,11 @@ struct Server::Impl {
       // waits for the client's delayed ACK (~40 ms per keep-alive exchange).
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      asio::co_spawn(ctx, handle(std::move(socket), *pools[i]), asio::detached);
+      if (kind == Listener::http) {
+        asio::co_spawn(ctx, handle(std::move(socket), *pools[i]), asio::detached);
+      } else {
+        asio::co_spawn(ctx, handle_socks(std::move(socket)), asio::detached);
+      }
     }
   }
 
@@ -223,6 +259,7 @@ struct Server::Impl {
       asio::post(main(), [this, grace] {
         boost::system::error_code ignored;
         if (http_acceptor) http_acceptor->close(ignored);
+        if (socks_acceptor) socks_acceptor->close(ignored);
         asio::co_spawn(main(), drain(grace), asio::detached);
       });
     });
@@ -275,6 +312,8 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   }
   impl->session_ctx = std::unique_ptr<http::SessionContext>(
       new http::SessionContext{*impl->rt, impl->upstream_tls, impl->stopping});
+  impl->socks_ctx =
+      std::unique_ptr<socks::SessionContext>(new socks::SessionContext{*impl->rt, impl->stopping});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -284,32 +323,27 @@ Result<void> Server::bind() {
     im.log.write(line.level == config::LogLevel::warn ? log::Level::warn : log::Level::info,
                  line.text);
   }
-  std::optional<policy::Endpoint> http_ep;
+  std::optional<policy::Endpoint> http_ep, socks_ep, admin_ep;
   if (im.plan.http) {
-    const tcp::endpoint ep = to_endpoint(*im.plan.http);
-    tcp::acceptor acceptor(im.main());
+    auto acceptor = listen(im.main(), *im.plan.http, "HTTP proxy");
+    if (!acceptor) return acceptor.error();
     boost::system::error_code ec;
-    acceptor.open(ep.protocol(), ec);
-    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor.bind(ep, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return make_error("bind", "HTTP proxy: cannot listen on " + im.plan.http->to_string() + ": " +
-                                    ec.message());
-    }
-    const auto bound = acceptor.local_endpoint(ec);
+    const auto bound = acceptor->local_endpoint(ec);
     im.log.info("HTTP proxy listening on " + runtime::endpoint_text(bound));
     http_ep = policy_endpoint(bound);
-    im.http_acceptor.emplace(std::move(acceptor));
+    im.http_acceptor.emplace(std::move(acceptor.value()));
   }
-  // SOCKS5 and the admin API arrive with later work; their ports are still protected as self
-  // targets so that nothing else bound there later can be reached through the proxy.
-  std::optional<policy::Endpoint> socks_ep, admin_ep;
   if (im.plan.socks5) {
-    socks_ep = policy::Endpoint{im.plan.socks5->ip, im.plan.socks5->port};
-    im.log.info("SOCKS5 proxy is not available in this build; not listening on " +
-                im.plan.socks5->to_string());
+    auto acceptor = listen(im.main(), *im.plan.socks5, "SOCKS5 proxy");
+    if (!acceptor) return acceptor.error();
+    boost::system::error_code ec;
+    const auto bound = acceptor->local_endpoint(ec);
+    im.log.info("SOCKS5 proxy listening on " + runtime::endpoint_text(bound));
+    socks_ep = policy_endpoint(bound);
+    im.socks_acceptor.emplace(std::move(acceptor.value()));
   }
+  // The admin API arrives with later work; its port is still protected as a self target so
+  // that nothing else bound there later can be reached through the proxy.
   if (im.plan.admin) {
     admin_ep = policy::Endpoint{im.plan.admin->ip, im.plan.admin->port};
     im.log.info("admin API is not available in this build; not listening on " +
@@ -322,7 +356,12 @@ Result<void> Server::bind() {
 Result<void> Server::run() {
   auto& im = *impl_;
   if (im.http_acceptor) {
-    asio::co_spawn(im.main(), im.accept_loop(*im.http_acceptor), asio::detached);
+    asio::co_spawn(im.main(), im.accept_loop(*im.http_acceptor, Impl::Listener::http),
+                   asio::detached);
+  }
+  if (im.socks_acceptor) {
+    asio::co_spawn(im.main(), im.accept_loop(*im.socks_acceptor, Impl::Listener::socks5),
+                   asio::detached);
   }
   asio::co_spawn(im.main(), im.signals(), asio::detached);
   asio::co_spawn(im.main(), im.refresh_own_addresses(), asio::detached);

@@ -13,6 +13,7 @@ namespace netfence::runtime {
 /// Who asked, for the log line (and later the audit event).
 struct Requester {
   std::string client;  // "ip:port" or "" when unknown
+  std::string label;   // attribution label (SOCKS5 user name), "" when none
 };
 
 /// Evaluates `facts` against `snapshot` until a decision is reached. Resolves the name at most

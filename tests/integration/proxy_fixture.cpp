@@ -101,6 +101,23 @@ std::string NetfenceProcess::start(const std::string& config_text,
   return "netfence did not report its listener within the deadline:\n" + log();
 }
 
+std::uint16_t NetfenceProcess::socks_port() {
+  if (socks_port_ != 0) return socks_port_;
+  // Logged right after the HTTP listener line, in the same start-up step.
+  const std::regex listening(R"(INFO SOCKS5 proxy listening on 127\.0\.0\.1:(\d+))");
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline) {
+    std::smatch m;
+    const std::string text = log();
+    if (std::regex_search(text, m, listening)) {
+      socks_port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return socks_port_;
+}
+
 bool NetfenceProcess::reload(std::chrono::milliseconds timeout) {
   const std::size_t before =
       count_in_log("configuration reloaded") + count_in_log("config reload failed");
@@ -419,6 +436,8 @@ std::string ProxyTest::config(const std::string& extra) const {
   return "[network]\n"
          "enabled = true\n"
          "proxy_url = \"http://127.0.0.1:0\"\n"
+         "socks_url = \"socks5h://127.0.0.1:0\"\n"
+         "admin_url = \"http://127.0.0.1:0\"\n"
          "allow_upstream_proxy = false\n"
          "dns_servers = [\"" +
          dns_->address() + "\"]\n" + extra + "\n";

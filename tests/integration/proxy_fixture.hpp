@@ -40,6 +40,8 @@ class NetfenceProcess {
   bool reload(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   std::uint16_t port() const { return port_; }
+  /// The SOCKS5 listener's port (from its `SOCKS5 proxy listening on` line); 0 if none.
+  std::uint16_t socks_port();
   pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string config_path() const { return (dir_ / "config.toml").string(); }
@@ -62,6 +64,7 @@ class NetfenceProcess {
   std::filesystem::path dir_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t socks_port_ = 0;
   int exit_code_ = -1;
 };
 
