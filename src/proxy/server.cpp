@@ -17,7 +17,10 @@
 #include "config/listener.hpp"
 #include "core/interfaces.hpp"
 #include "http/responses.hpp"
+#include "admin/server.hpp"
 #include "http/session.hpp"
+#include "proxy/admin_backend.hpp"
+#include "proxy/control_plane.hpp"
 #include "socks/session.hpp"
 #include "policy/snapshot.hpp"
 #include "runtime/endpoint.hpp"
@@ -31,21 +34,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-Result<std::shared_ptr<dns::Resolver>> make_resolver(const Config& cfg) {
-  dns::ResolverOptions opts;
-  opts.servers = cfg.dns_servers;
-  for (const auto& [name, addrs] : cfg.dns_hosts) {
-    std::vector<core::IpAddress> ips;
-    for (const auto& a : addrs) {
-      if (auto ip = core::IpAddress::parse(a)) ips.push_back(*ip);
-    }
-    opts.static_hosts.emplace_back(name, std::move(ips));
-  }
-  auto r = dns::make_cares_resolver(opts);
-  if (!r) return make_error("config", "resolver: " + r.error().message);
-  return std::shared_ptr<dns::Resolver>(std::move(r.value()));
-}
 
 // Client-side TLS for https:// absolute-form targets (SPEC §8.2): TLS 1.2+, peer verification
 // against the system store plus extra_ca_certs.
@@ -94,6 +82,18 @@ Result<tcp::acceptor> listen(asio::io_context& io, const config::ListenerAddress
   return acceptor;
 }
 
+// "ip:port" with IPv6 bracketed, for the /config listener URLs.
+std::string endpoint_url_host(const policy::Endpoint& ep) {
+  const std::string ip = ep.ip.to_string();
+  return (ep.ip.is_v6() ? "[" + ip + "]" : ip) + ":" + std::to_string(ep.port);
+}
+
+// The scheme of a configured listener URL, or `fallback` when it has none.
+std::string url_scheme(const std::string& url, std::string_view fallback) {
+  const auto pos = url.find("://");
+  return pos == std::string::npos ? std::string(fallback) : url.substr(0, pos);
+}
+
 std::optional<policy::Endpoint> policy_endpoint(const tcp::endpoint& ep) {
   auto ip = core::IpAddress::parse(ep.address().to_string());
   if (!ip) return std::nullopt;
@@ -121,6 +121,10 @@ struct Server::Impl {
   std::optional<tcp::acceptor> socks_acceptor;
   std::unique_ptr<http::SessionContext> session_ctx;
   std::unique_ptr<socks::SessionContext> socks_ctx;
+  std::optional<tcp::acceptor> admin_acceptor;
+  std::unique_ptr<ControlPlane> control_plane;
+  std::unique_ptr<AdminBackendImpl> admin_backend;
+  std::unique_ptr<admin::AdminContext> admin_ctx;
   std::once_flag shutdown_once;
 
   explicit Impl(log::Logger& l) : log(l) {}
@@ -128,7 +132,7 @@ struct Server::Impl {
   asio::io_context& main() { return *contexts.front(); }
 
   asio::awaitable<void> handle(tcp::socket socket, http::UpstreamPool& pool) {
-    runtime::ConnectionSlot slot(*rt);
+    runtime::ConnectionSlot slot(*rt, observe::Listener::http);
     if (!slot.held()) {
       // §8.6: sent and closed right after accept.
       auto reply = http::text_response(503, "too many connections", false);
@@ -141,7 +145,7 @@ struct Server::Impl {
   }
 
   asio::awaitable<void> handle_socks(tcp::socket socket) {
-    runtime::ConnectionSlot slot(*rt);
+    runtime::ConnectionSlot slot(*rt, observe::Listener::socks5);
     if (!slot.held()) {
       // SOCKS5 has no reply before the greeting: over the limit, the connection just closes.
       boost::system::error_code ignored;
@@ -151,7 +155,13 @@ struct Server::Impl {
     co_await socks::serve_socks5_connection(std::move(socket), *socks_ctx);
   }
 
-  enum class Listener : std::uint8_t { http, socks5 };
+  asio::awaitable<void> handle_admin(tcp::socket socket) {
+    rt->metrics().connection_opened(observe::Listener::admin);
+    co_await admin::serve_admin_connection(std::move(socket), *admin_ctx);
+    rt->metrics().connection_closed(observe::Listener::admin);
+  }
+
+  enum class Listener : std::uint8_t { http, socks5, admin };
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Listener kind) {
     std::size_t next = 0;
@@ -171,10 +181,16 @@ struct Server::Impl {
       // waits for the client's delayed ACK (~40 ms per keep-alive exchange).
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      if (kind == Listener::http) {
-        asio::co_spawn(ctx, handle(std::move(socket), *pools[i]), asio::detached);
-      } else {
-        asio::co_spawn(ctx, handle_socks(std::move(socket)), asio::detached);
+      switch (kind) {
+        case Listener::http:
+          asio::co_spawn(ctx, handle(std::move(socket), *pools[i]), asio::detached);
+          break;
+        case Listener::socks5:
+          asio::co_spawn(ctx, handle_socks(std::move(socket)), asio::detached);
+          break;
+        case Listener::admin:
+          asio::co_spawn(ctx, handle_admin(std::move(socket)), asio::detached);
+          break;
       }
     }
   }
@@ -190,53 +206,7 @@ struct Server::Impl {
     }
   }
 
-  void reload() {
-    if (!config_path) {
-      log.info("reload requested; no config file, keeping the in-memory configuration");
-      return;
-    }
-    auto loaded = load_config(*config_path);
-    if (!loaded) {
-      log.error("config reload failed: " + loaded.error().message +
-                "; keeping the previous configuration");
-      return;
-    }
-    for (const auto& w : loaded->warnings) log.warn(w);
-    const Config& old = *config;
-    Config next = std::move(loaded.value());
-    auto warn_fixed = [&](const char* key, bool changed) {
-      if (changed) log.warn(std::string(key) + " changed; restart netfence to apply it");
-    };
-    warn_fixed("proxy_url", next.proxy_url != old.proxy_url);
-    warn_fixed("socks_url", next.socks_url != old.socks_url);
-    warn_fixed("admin_url", next.admin_url != old.admin_url);
-    warn_fixed("enable_socks5", next.enable_socks5 != old.enable_socks5);
-    warn_fixed("enable_admin", next.enable_admin != old.enable_admin);
-    warn_fixed(
-        "dangerously_allow_non_loopback_proxy",
-        next.dangerously_allow_non_loopback_proxy != old.dangerously_allow_non_loopback_proxy);
-    warn_fixed(
-        "dangerously_allow_non_loopback_admin",
-        next.dangerously_allow_non_loopback_admin != old.dangerously_allow_non_loopback_admin);
-    auto shared = std::make_shared<const Config>(std::move(next));
-    auto snap = policy::compile(shared);
-    if (!snap) {
-      log.error("config reload failed: " + snap.error().message +
-                "; keeping the previous configuration");
-      return;
-    }
-    auto resolver = make_resolver(*shared);
-    if (!resolver) {
-      log.error("config reload failed: " + resolver.error().message +
-                "; keeping the previous configuration");
-      return;
-    }
-    config = shared;
-    rt->set_resolver(resolver.value());
-    rt->set_snapshot(snap.value());
-    rt->set_own_addresses(core::read_interface_addresses());
-    log.info("configuration reloaded from " + config_path->string());
-  }
+  void reload() { (void)control_plane->reload(); }
 
   asio::awaitable<void> signals() {
     asio::signal_set set(main(), SIGINT, SIGTERM, SIGHUP);
@@ -260,6 +230,7 @@ struct Server::Impl {
         boost::system::error_code ignored;
         if (http_acceptor) http_acceptor->close(ignored);
         if (socks_acceptor) socks_acceptor->close(ignored);
+        if (admin_acceptor) admin_acceptor->close(ignored);
         asio::co_spawn(main(), drain(grace), asio::detached);
       });
     });
@@ -299,6 +270,9 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   if (auto tls = configure_upstream_tls(impl->upstream_tls, *shared); !tls) return tls.error();
   impl->config = shared;
   impl->rt = std::make_unique<runtime::Runtime>(logger, snap.value(), resolver.value());
+  impl->control_plane =
+      std::make_unique<ControlPlane>(logger, *impl->rt, shared, impl->config_path);
+  impl->control_plane->on_reload([rt = impl->rt.get()](bool ok) { rt->metrics().count_reload(ok); });
   impl->rt->set_own_addresses(core::read_interface_addresses());
 
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
@@ -342,13 +316,28 @@ Result<void> Server::bind() {
     socks_ep = policy_endpoint(bound);
     im.socks_acceptor.emplace(std::move(acceptor.value()));
   }
-  // The admin API arrives with later work; its port is still protected as a self target so
-  // that nothing else bound there later can be reached through the proxy.
-  if (im.plan.admin) {
-    admin_ep = policy::Endpoint{im.plan.admin->ip, im.plan.admin->port};
-    im.log.info("admin API is not available in this build; not listening on " +
-                im.plan.admin->to_string());
+  if (im.plan.socks5 && im.config->mode == Mode::limited) {
+    im.log.info("SOCKS5 refuses every request while mode = \"limited\"");
   }
+  admin::ListenerUrls urls{im.config->proxy_url, im.config->socks_url, im.config->admin_url};
+  if (http_ep) urls.proxy_url = "http://" + endpoint_url_host(*http_ep);
+  if (socks_ep) urls.socks_url = url_scheme(im.config->socks_url, "socks5h") + "://" +
+                                 endpoint_url_host(*socks_ep);
+  if (im.plan.admin) {
+    auto acceptor = listen(im.main(), *im.plan.admin, "admin API");
+    if (!acceptor) return acceptor.error();
+    boost::system::error_code ec;
+    const auto bound = acceptor->local_endpoint(ec);
+    im.log.info("admin API listening on " + runtime::endpoint_text(bound));
+    admin_ep = policy_endpoint(bound);
+    im.admin_acceptor.emplace(std::move(acceptor.value()));
+    urls.admin_url = "http://" + endpoint_url_host(*admin_ep);
+  }
+  im.admin_backend = std::make_unique<AdminBackendImpl>(*im.control_plane, *im.rt, urls);
+  im.admin_ctx = std::unique_ptr<admin::AdminContext>(new admin::AdminContext{
+      *im.admin_backend, im.control.get_executor(),
+      [rt = im.rt.get()] { return rt->snapshot()->config->admin_token; },
+      admin_ep ? std::optional<core::IpAddress>(admin_ep->ip) : std::nullopt, im.log});
   im.rt->set_listeners(http_ep, socks_ep, admin_ep);
   return {};
 }
@@ -361,6 +350,10 @@ Result<void> Server::run() {
   }
   if (im.socks_acceptor) {
     asio::co_spawn(im.main(), im.accept_loop(*im.socks_acceptor, Impl::Listener::socks5),
+                   asio::detached);
+  }
+  if (im.admin_acceptor) {
+    asio::co_spawn(im.main(), im.accept_loop(*im.admin_acceptor, Impl::Listener::admin),
                    asio::detached);
   }
   asio::co_spawn(im.main(), im.signals(), asio::detached);

@@ -41,8 +41,9 @@ auto async_resolve(dns::Resolver& resolver, std::string name, std::chrono::milli
 }  // namespace
 
 void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestFacts& facts,
-                  const Requester& who) {
+                  const Requester& who, Mode mode) {
   const auto& j = d.final();
+  rt.metrics().count_decision(facts.protocol, j.verdict, j.reason_text());
   const std::string client = who.client.empty() ? "unknown" : who.client;
   if (j.verdict == Verdict::allow) {
     if (rt.log().enabled(log::Level::debug)) {
@@ -54,6 +55,23 @@ void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestF
   rt.log().info("blocked protocol=" + std::string(to_string(facts.protocol)) + " client=" + client +
                 " host=" + facts.host->text + " port=" + std::to_string(facts.port) + " reason=" +
                 std::string(j.reason_text()) + " source=" + std::string(to_string(j.source)));
+  // SPEC §14: every refusal goes to the blocked history.
+  observe::BlockedEntry e;
+  e.host = facts.host->text;
+  e.reason = std::string(j.reason_text());
+  if (!who.client.empty()) e.client = who.client;
+  if (!facts.method.empty()) e.method = std::string(facts.method);
+  e.mode = mode;
+  e.protocol = facts.protocol;
+  e.decision = j.verdict;
+  e.source = j.source;
+  e.port = facts.port;
+  e.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  if (!who.label.empty()) e.label = who.label;
+  rt.metrics().count_blocked();
+  rt.blocked().record(std::move(e));
 }
 
 asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& snapshot,
@@ -62,15 +80,17 @@ asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& sn
   for (int round = 0; round < 3; ++round) {
     policy::Outcome o = policy::evaluate(snapshot, env.env, facts);
     if (o.need == policy::Need::nothing) {
-      log_decision(rt, o.decision, facts, who);
+      log_decision(rt, o.decision, facts, who, snapshot.mode);
       co_return std::move(o.decision);
     }
     if (o.need == policy::Need::resolution) {
       auto resolver = rt.resolver();
       const auto timeout =
           std::chrono::milliseconds(snapshot.config ? snapshot.config->dns_timeout_ms : 2000);
+      const auto started = std::chrono::steady_clock::now();
       dns::ResolveResult r =
           co_await async_resolve(*resolver, facts.host->text, timeout, asio::use_awaitable);
+      rt.metrics().observe_dns(std::chrono::steady_clock::now() - started);
       facts.resolution =
           policy::Resolution{r.ok() ? std::move(r.addresses) : std::vector<core::IpAddress>{}};
     } else {

@@ -21,8 +21,9 @@ struct Requester {
 boost::asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& snapshot,
                                                 policy::RequestFacts facts, const Requester& who);
 
-/// Logs one decision in the §2 format (exposed for front ends that decide without decide()).
+/// Records one decision: the §2 log line, the decision metrics and, for refusals, a blocked
+/// history entry (§14). Exposed for front ends that decide without decide().
 void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestFacts& facts,
-                  const Requester& who);
+                  const Requester& who, Mode mode);
 
 }  // namespace netfence::runtime

@@ -1,6 +1,25 @@
 #include "runtime/runtime.hpp"
 
 namespace netfence::runtime {
+namespace {
+
+observe::TunnelKind metrics_kind(TunnelKind k) {
+  switch (k) {
+    case TunnelKind::connect:
+      return observe::TunnelKind::connect;
+    case TunnelKind::websocket:
+      return observe::TunnelKind::websocket;
+    case TunnelKind::mitm:
+      return observe::TunnelKind::mitm;
+    case TunnelKind::socks5_tcp:
+      return observe::TunnelKind::socks5_tcp;
+    case TunnelKind::socks5_udp:
+      return observe::TunnelKind::socks5_udp;
+  }
+  return observe::TunnelKind::connect;
+}
+
+}  // namespace
 
 Runtime::Runtime(log::Logger& logger, std::shared_ptr<const policy::Snapshot> snapshot,
                  std::shared_ptr<dns::Resolver> resolver)
@@ -55,27 +74,38 @@ void Runtime::set_listeners(std::optional<policy::Endpoint> http,
   admin_ = admin;
 }
 
-bool Runtime::try_acquire_connection() {
+bool Runtime::try_acquire_connection(observe::Listener listener) {
   const std::size_t limit = snapshot()->config ? snapshot()->config->max_connections : 4096;
   std::size_t cur = connections_.load();
   while (cur < limit) {
-    if (connections_.compare_exchange_weak(cur, cur + 1)) return true;
+    if (connections_.compare_exchange_weak(cur, cur + 1)) {
+      metrics_.connection_opened(listener);
+      return true;
+    }
   }
+  metrics_.count_rejected("max_connections");
   return false;
 }
 
-void Runtime::release_connection() { connections_.fetch_sub(1); }
+void Runtime::release_connection(observe::Listener listener) {
+  connections_.fetch_sub(1);
+  metrics_.connection_closed(listener);
+}
 
 std::uint64_t Runtime::register_tunnel(TunnelKind kind, std::function<void()> stop) {
   std::lock_guard lock(mutex_);
   const std::uint64_t id = next_tunnel_id_++;
   tunnels_.emplace(id, Tunnel{kind, std::move(stop)});
+  metrics_.tunnel_opened(metrics_kind(kind));
   return id;
 }
 
 void Runtime::unregister_tunnel(std::uint64_t id) {
   std::lock_guard lock(mutex_);
-  tunnels_.erase(id);
+  auto it = tunnels_.find(id);
+  if (it == tunnels_.end()) return;
+  metrics_.tunnel_closed(metrics_kind(it->second.kind));
+  tunnels_.erase(it);
 }
 
 void Runtime::stop_all_tunnels() {

@@ -17,6 +17,8 @@
 #include "core/ip_address.hpp"
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
+#include "observe/blocked_history.hpp"
+#include "observe/metrics.hpp"
 #include "policy/evaluate.hpp"
 #include "policy/snapshot.hpp"
 
@@ -51,10 +53,14 @@ class Runtime {
                      std::optional<policy::Endpoint> admin);
 
   log::Logger& log() const { return logger_; }
+  /// Survive reloads (SPEC §3.6): owned here, not by the snapshot.
+  observe::Metrics& metrics() { return metrics_; }
+  observe::BlockedHistory& blocked() { return blocked_; }
 
-  /// max_connections accounting (HTTP + SOCKS5). false: the caller answers 503 and closes.
-  bool try_acquire_connection();
-  void release_connection();
+  /// max_connections accounting (HTTP + SOCKS5). false: the caller answers 503 and closes (and
+  /// the rejection is counted).
+  bool try_acquire_connection(observe::Listener listener);
+  void release_connection(observe::Listener listener);
   std::size_t active_connections() const { return connections_.load(); }
 
   /// Registers an open tunnel; `stop` is called (from any thread) when it must close. The
@@ -68,6 +74,8 @@ class Runtime {
   void stop_tunnels_if(const std::function<bool(TunnelKind)>& pred);
 
   log::Logger& logger_;
+  observe::Metrics metrics_;
+  observe::BlockedHistory blocked_;
   std::atomic<std::shared_ptr<const policy::Snapshot>> snapshot_;
   std::atomic<std::size_t> connections_{0};
 
@@ -86,9 +94,10 @@ class Runtime {
 /// RAII slot for one client connection under max_connections.
 class ConnectionSlot {
  public:
-  explicit ConnectionSlot(Runtime& rt) : rt_(&rt), held_(rt.try_acquire_connection()) {}
+  ConnectionSlot(Runtime& rt, observe::Listener listener)
+      : rt_(&rt), listener_(listener), held_(rt.try_acquire_connection(listener)) {}
   ~ConnectionSlot() {
-    if (held_) rt_->release_connection();
+    if (held_) rt_->release_connection(listener_);
   }
   ConnectionSlot(const ConnectionSlot&) = delete;
   ConnectionSlot& operator=(const ConnectionSlot&) = delete;
@@ -96,6 +105,7 @@ class ConnectionSlot {
 
  private:
   Runtime* rt_;
+  observe::Listener listener_;
   bool held_;
 };
 

@@ -1,0 +1,113 @@
+#include "proxy/control_plane.hpp"
+
+#include "core/interfaces.hpp"
+#include "policy/snapshot.hpp"
+
+namespace netfence::proxy {
+
+Result<std::shared_ptr<dns::Resolver>> make_resolver(const Config& cfg) {
+  dns::ResolverOptions opts;
+  opts.servers = cfg.dns_servers;
+  for (const auto& [name, addrs] : cfg.dns_hosts) {
+    std::vector<core::IpAddress> ips;
+    for (const auto& a : addrs) {
+      if (auto ip = core::IpAddress::parse(a)) ips.push_back(*ip);
+    }
+    opts.static_hosts.emplace_back(name, std::move(ips));
+  }
+  auto r = dns::make_cares_resolver(opts);
+  if (!r) return make_error("config", "resolver: " + r.error().message);
+  return std::shared_ptr<dns::Resolver>(std::move(r.value()));
+}
+
+ControlPlane::ControlPlane(log::Logger& log, runtime::Runtime& rt,
+                           std::shared_ptr<const Config> file_config,
+                           std::optional<std::filesystem::path> path)
+    : log_(log), rt_(rt), path_(std::move(path)), file_(file_config),
+      effective_(std::move(file_config)) {}
+
+std::shared_ptr<const Config> ControlPlane::effective() const {
+  std::lock_guard lock(mutex_);
+  return effective_;
+}
+
+std::shared_ptr<const Config> ControlPlane::apply_overrides(const Config& file) const {
+  auto out = std::make_shared<Config>(file);
+  if (mode_override_) out->mode = mode_override_->mode;
+  return out;
+}
+
+Result<void> ControlPlane::install(std::shared_ptr<const Config> effective, bool new_resolver) {
+  auto snap = policy::compile(effective);
+  if (!snap) return snap.error();
+  if (new_resolver) {
+    auto resolver = make_resolver(*effective);
+    if (!resolver) return resolver.error();
+    rt_.set_resolver(resolver.value());
+  }
+  effective_ = effective;
+  rt_.set_snapshot(snap.value());
+  return {};
+}
+
+Result<void> ControlPlane::reload() {
+  std::lock_guard lock(mutex_);
+  auto fail = [&](const Error& e) -> Result<void> {
+    log_.error("config reload failed: " + e.message + "; keeping the previous configuration");
+    if (on_reload_) on_reload_(false);
+    return e;
+  };
+  if (!path_) {
+    // Library use without a file: re-apply the in-memory configuration (§13).
+    if (auto r = install(apply_overrides(*file_), true); !r) return fail(r.error());
+    log_.info("configuration re-applied (no config file)");
+    if (on_reload_) on_reload_(true);
+    return {};
+  }
+  auto loaded = load_config(*path_);
+  if (!loaded) return fail(loaded.error());
+  for (const auto& w : loaded->warnings) log_.warn(w);
+  const Config& old = *file_;
+  auto next = std::make_shared<const Config>(std::move(loaded.value()));
+  auto warn_fixed = [&](const char* key, bool changed) {
+    if (changed) log_.warn(std::string(key) + " changed; restart netfence to apply it");
+  };
+  warn_fixed("proxy_url", next->proxy_url != old.proxy_url);
+  warn_fixed("socks_url", next->socks_url != old.socks_url);
+  warn_fixed("admin_url", next->admin_url != old.admin_url);
+  warn_fixed("enable_socks5", next->enable_socks5 != old.enable_socks5);
+  warn_fixed("enable_admin", next->enable_admin != old.enable_admin);
+  warn_fixed("dangerously_allow_non_loopback_proxy",
+             next->dangerously_allow_non_loopback_proxy != old.dangerously_allow_non_loopback_proxy);
+  warn_fixed("dangerously_allow_non_loopback_admin",
+             next->dangerously_allow_non_loopback_admin != old.dangerously_allow_non_loopback_admin);
+
+  // §3.7: the runtime mode survives while the file's own `mode` is unchanged.
+  std::optional<ModeOverride> kept = mode_override_;
+  if (kept && next->mode != kept->file_mode) kept.reset();
+  std::swap(mode_override_, kept);
+  auto effective = apply_overrides(*next);
+  if (auto r = install(effective, true); !r) {
+    std::swap(mode_override_, kept);
+    return fail(r.error());
+  }
+  file_ = next;
+  rt_.set_own_addresses(core::read_interface_addresses());
+  log_.info("configuration reloaded from " + path_->string());
+  if (on_reload_) on_reload_(true);
+  return {};
+}
+
+Result<void> ControlPlane::set_mode(Mode mode) {
+  std::lock_guard lock(mutex_);
+  std::optional<ModeOverride> previous = mode_override_;
+  mode_override_ = ModeOverride{mode, file_->mode};
+  if (auto r = install(apply_overrides(*file_), false); !r) {
+    mode_override_ = previous;
+    return r.error();
+  }
+  log_.info("mode set to " + std::string(to_string(mode)));
+  return {};
+}
+
+}  // namespace netfence::proxy
