@@ -73,8 +73,7 @@ std::size_t BlockedHistory::size() const {
 }
 
 void BlockedHistory::set_observer(BlockedObserver observer) {
-  auto next =
-      observer ? std::make_shared<const BlockedObserver>(std::move(observer)) : nullptr;
+  auto next = observer ? std::make_shared<const BlockedObserver>(std::move(observer)) : nullptr;
   std::lock_guard lock(mutex_);
   observer_ = std::move(next);
 }

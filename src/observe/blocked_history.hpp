@@ -80,7 +80,7 @@ class BlockedHistory {
   std::vector<BlockedEntry> ordered_locked() const;
 
   const std::size_t capacity_;
-  mutable std::mutex mutex_;  // guards the members below
+  mutable std::mutex mutex_;        // guards the members below
   std::vector<BlockedEntry> ring_;  // grows to capacity_, then wraps
   std::size_t head_ = 0;            // index of the oldest entry once ring_ is full
   std::shared_ptr<const BlockedObserver> observer_;
