@@ -76,9 +76,9 @@ class Connection {
       }
       auto framing = http::request_framing(head);
       if (!framing) {
-        co_await net::send(socket_, serialize(plain(framing.error().status,
-                                                    std::string(framing.error().body)),
-                                              false));
+        co_await net::send(
+            socket_,
+            serialize(plain(framing.error().status, std::string(framing.error().body)), false));
         co_return close_socket(socket_);
       }
       if (framing->kind == http::BodyFraming::Kind::chunked) {
@@ -107,8 +107,8 @@ class Connection {
       security.token = ctx_.token();
       security.listener_ip = ctx_.listener_ip;
       auto handler = run_handler(std::move(req), &ctx_.backend, std::move(security));
-      AdminResponse resp = co_await asio::co_spawn(ctx_.control, std::move(handler),
-                                                   asio::use_awaitable);
+      AdminResponse resp =
+          co_await asio::co_spawn(ctx_.control, std::move(handler), asio::use_awaitable);
       if (co_await net::send(socket_, serialize(resp, keep_alive)) || !keep_alive) {
         co_return close_socket(socket_);
       }

@@ -197,7 +197,7 @@ class Session {
       co_return false;
     }
     const auto budget = std::chrono::milliseconds(snapshot->config->connect_timeout_ms);
-    net::DialResult dialed = co_await net::dial(d.addresses, *target->port, budget);
+    net::DialResult dialed = co_await runtime::dial(ctx_.rt, d.addresses, *target->port, budget);
     if (!dialed.ok()) {
       auto failure = net::to_http_failure(dialed.error);
       co_await send(client_, text_response(static_cast<int>(failure.status), failure.body, false));
@@ -223,7 +223,8 @@ class Session {
     opts.to_a = std::move(to_client);
     opts.control = control;
     buf_.clear();
-    co_await net::relay(client_, upstream, std::move(opts));
+    const net::RelayStats stats = co_await net::relay(client_, upstream, std::move(opts));
+    runtime::count_relayed(ctx_.rt, stats);
   }
 
   asio::awaitable<bool> forward(RequestHead head, AbsoluteTarget target, BodyFraming framing,
@@ -250,8 +251,8 @@ class Session {
         }
       }
     }
-    net::DialResult dialed = co_await net::dial(d.addresses, target.port,
-                                                std::chrono::milliseconds(cfg.connect_timeout_ms));
+    net::DialResult dialed = co_await runtime::dial(
+        ctx_.rt, d.addresses, target.port, std::chrono::milliseconds(cfg.connect_timeout_ms));
     if (!dialed.ok()) {
       auto failure = net::to_http_failure(dialed.error);
       co_await send(client_, text_response(static_cast<int>(failure.status), failure.body, false));

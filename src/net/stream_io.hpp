@@ -42,8 +42,7 @@ boost::asio::awaitable<boost::system::error_code> read_more(
 }
 
 template <class Stream>
-boost::asio::awaitable<boost::system::error_code> write_all(Stream& stream,
-                                                            std::string_view data) {
+boost::asio::awaitable<boost::system::error_code> write_all(Stream& stream, std::string_view data) {
   namespace asio = boost::asio;
   auto [ec, n] =
       co_await asio::async_write(stream, asio::buffer(data), asio::as_tuple(asio::use_awaitable));

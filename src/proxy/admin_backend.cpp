@@ -25,9 +25,7 @@ std::string AdminBackendImpl::blocked_json(bool drain) {
   return observe::blocked_json(drain ? rt_.blocked().drain() : rt_.blocked().snapshot());
 }
 
-std::string AdminBackendImpl::metrics_text() {
-  return rt_.metrics().render_prometheus(version());
-}
+std::string AdminBackendImpl::metrics_text() { return rt_.metrics().render_prometheus(version()); }
 
 void AdminBackendImpl::set_mode(Mode mode) {
   if (auto r = control_.set_mode(mode); !r) {

@@ -23,7 +23,10 @@ Result<std::shared_ptr<dns::Resolver>> make_resolver(const Config& cfg) {
 ControlPlane::ControlPlane(log::Logger& log, runtime::Runtime& rt,
                            std::shared_ptr<const Config> file_config,
                            std::optional<std::filesystem::path> path)
-    : log_(log), rt_(rt), path_(std::move(path)), file_(file_config),
+    : log_(log),
+      rt_(rt),
+      path_(std::move(path)),
+      file_(file_config),
       effective_(std::move(file_config)) {}
 
 std::shared_ptr<const Config> ControlPlane::effective() const {
@@ -77,10 +80,10 @@ Result<void> ControlPlane::reload() {
   warn_fixed("admin_url", next->admin_url != old.admin_url);
   warn_fixed("enable_socks5", next->enable_socks5 != old.enable_socks5);
   warn_fixed("enable_admin", next->enable_admin != old.enable_admin);
-  warn_fixed("dangerously_allow_non_loopback_proxy",
-             next->dangerously_allow_non_loopback_proxy != old.dangerously_allow_non_loopback_proxy);
-  warn_fixed("dangerously_allow_non_loopback_admin",
-             next->dangerously_allow_non_loopback_admin != old.dangerously_allow_non_loopback_admin);
+  warn_fixed("dangerously_allow_non_loopback_proxy", next->dangerously_allow_non_loopback_proxy !=
+                                                         old.dangerously_allow_non_loopback_proxy);
+  warn_fixed("dangerously_allow_non_loopback_admin", next->dangerously_allow_non_loopback_admin !=
+                                                         old.dangerously_allow_non_loopback_admin);
 
   // §3.7: the runtime mode survives while the file's own `mode` is unchanged.
   std::optional<ModeOverride> kept = mode_override_;

@@ -14,17 +14,17 @@
 #include <boost/asio/write.hpp>
 #include <thread>
 
+#include "admin/server.hpp"
 #include "config/listener.hpp"
 #include "core/interfaces.hpp"
 #include "http/responses.hpp"
-#include "admin/server.hpp"
 #include "http/session.hpp"
+#include "policy/snapshot.hpp"
 #include "proxy/admin_backend.hpp"
 #include "proxy/control_plane.hpp"
-#include "socks/session.hpp"
-#include "policy/snapshot.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/runtime.hpp"
+#include "socks/session.hpp"
 
 namespace netfence::proxy {
 namespace asio = boost::asio;
@@ -76,8 +76,8 @@ Result<tcp::acceptor> listen(asio::io_context& io, const config::ListenerAddress
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return make_error("bind", std::string(what) + ": cannot listen on " + where.to_string() +
-                                  ": " + ec.message());
+    return make_error("bind", std::string(what) + ": cannot listen on " + where.to_string() + ": " +
+                                  ec.message());
   }
   return acceptor;
 }
@@ -272,7 +272,8 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   impl->rt = std::make_unique<runtime::Runtime>(logger, snap.value(), resolver.value());
   impl->control_plane =
       std::make_unique<ControlPlane>(logger, *impl->rt, shared, impl->config_path);
-  impl->control_plane->on_reload([rt = impl->rt.get()](bool ok) { rt->metrics().count_reload(ok); });
+  impl->control_plane->on_reload(
+      [rt = impl->rt.get()](bool ok) { rt->metrics().count_reload(ok); });
   impl->rt->set_own_addresses(core::read_interface_addresses());
 
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
@@ -321,8 +322,9 @@ Result<void> Server::bind() {
   }
   admin::ListenerUrls urls{im.config->proxy_url, im.config->socks_url, im.config->admin_url};
   if (http_ep) urls.proxy_url = "http://" + endpoint_url_host(*http_ep);
-  if (socks_ep) urls.socks_url = url_scheme(im.config->socks_url, "socks5h") + "://" +
-                                 endpoint_url_host(*socks_ep);
+  if (socks_ep)
+    urls.socks_url =
+        url_scheme(im.config->socks_url, "socks5h") + "://" + endpoint_url_host(*socks_ep);
   if (im.plan.admin) {
     auto acceptor = listen(im.main(), *im.plan.admin, "admin API");
     if (!acceptor) return acceptor.error();

@@ -106,4 +106,17 @@ asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& sn
   co_return d;
 }
 
+asio::awaitable<net::DialResult> dial(Runtime& rt, std::span<const core::IpAddress> addresses,
+                                      std::uint16_t port, std::chrono::milliseconds budget) {
+  const auto started = std::chrono::steady_clock::now();
+  net::DialResult r = co_await net::dial(addresses, port, budget);
+  rt.metrics().observe_connect(std::chrono::steady_clock::now() - started);
+  co_return r;
+}
+
+void count_relayed(Runtime& rt, const net::RelayStats& stats) {
+  rt.metrics().add_bytes(observe::Direction::client_to_target, stats.a_to_b);
+  rt.metrics().add_bytes(observe::Direction::target_to_client, stats.b_to_a);
+}
+
 }  // namespace netfence::runtime

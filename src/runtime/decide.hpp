@@ -5,6 +5,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <string>
 
+#include "net/dialer.hpp"
+#include "net/relay.hpp"
 #include "policy/evaluate.hpp"
 #include "runtime/runtime.hpp"
 
@@ -25,5 +27,13 @@ boost::asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snaps
 /// history entry (§14). Exposed for front ends that decide without decide().
 void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestFacts& facts,
                   const Requester& who, Mode mode);
+
+/// net::dial with the connect latency recorded (netfence_connect_seconds).
+boost::asio::awaitable<net::DialResult> dial(Runtime& rt,
+                                             std::span<const core::IpAddress> addresses,
+                                             std::uint16_t port, std::chrono::milliseconds budget);
+
+/// Adds a finished relay's byte counts to netfence_bytes_relayed_total (a = client side).
+void count_relayed(Runtime& rt, const net::RelayStats& stats);
 
 }  // namespace netfence::runtime

@@ -36,9 +36,9 @@ using wire::Reply;
 using wire::Status;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr auto kNegotiationDeadline = 30s;  // SPEC §9.1: greeting and request
-constexpr std::size_t kMaxDestinations = 256;      // SPEC §9.3: cached per association
-constexpr std::size_t kMaxPendingDatagrams = 16;   // per destination while it is judged
+constexpr auto kNegotiationDeadline = 30s;        // SPEC §9.1: greeting and request
+constexpr std::size_t kMaxDestinations = 256;     // SPEC §9.3: cached per association
+constexpr std::size_t kMaxPendingDatagrams = 16;  // per destination while it is judged
 constexpr std::size_t kMaxPendingBytes = 64 * 1024;
 constexpr std::size_t kDatagramBuffer = 64 * 1024;
 
@@ -70,14 +70,19 @@ udp::endpoint normalised(const udp::endpoint& ep) {
 class UdpAssociation : public std::enable_shared_from_this<UdpAssociation> {
  public:
   struct Lock {
-    core::IpAddress peer_ip;                   // the control connection's peer
-    std::optional<core::IpAddress> named_ip;   // a non-zero DST.ADDR of the request
-    std::uint16_t named_port = 0;              // a non-zero DST.PORT: the only source port
+    core::IpAddress peer_ip;                  // the control connection's peer
+    std::optional<core::IpAddress> named_ip;  // a non-zero DST.ADDR of the request
+    std::uint16_t named_port = 0;             // a non-zero DST.PORT: the only source port
   };
 
   UdpAssociation(asio::any_io_executor ex, SessionContext& ctx, Lock lock, std::string client,
                  std::string label)
-      : relay_(ex), out4_(ex), out6_(ex), ctx_(ctx), lock_(lock), client_text_(std::move(client)),
+      : relay_(ex),
+        out4_(ex),
+        out6_(ex),
+        ctx_(ctx),
+        lock_(lock),
+        client_text_(std::move(client)),
         label_(std::move(label)) {}
 
   /// Binds the client-facing socket on the control connection's local IP, ephemeral port.
@@ -213,8 +218,7 @@ class UdpAssociation : public std::enable_shared_from_this<UdpAssociation> {
       it = dests_.emplace(key, Destination{}).first;
       it->second.queue.push_back(std::move(payload));
       it->second.queued_bytes = it->second.queue.back().size();
-      asio::co_spawn(relay_.get_executor(), judge(std::move(key), std::move(host)),
-                     asio::detached);
+      asio::co_spawn(relay_.get_executor(), judge(std::move(key), std::move(host)), asio::detached);
       return;
     }
     Destination& d = it->second;
@@ -307,8 +311,7 @@ class UdpAssociation : public std::enable_shared_from_this<UdpAssociation> {
         continue;
       }
       last_activity_ = Clock::now();
-      const std::string header =
-          wire::encode_udp_header(net::from_asio(src.address()), src.port());
+      const std::string header = wire::encode_udp_header(net::from_asio(src.address()), src.port());
       const std::array<asio::const_buffer, 2> parts = {asio::buffer(header),
                                                        asio::buffer(buf.data(), n)};
       error_code send_ec;
@@ -422,7 +425,7 @@ class Session {
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     if (!d.allowed()) co_return co_await fail(refusal_reply(d.final()));
     const auto budget = std::chrono::milliseconds(snapshot->config->connect_timeout_ms);
-    net::DialResult dialed = co_await net::dial(d.addresses, req.port, budget);
+    net::DialResult dialed = co_await runtime::dial(ctx_.rt, d.addresses, req.port, budget);
     if (!dialed.ok()) {
       co_return co_await fail(static_cast<Reply>(net::to_socks5_reply(dialed.error)));
     }
@@ -435,13 +438,14 @@ class Session {
 
     auto control = std::make_shared<net::RelayControl>();
     runtime::TunnelRegistration reg(ctx_.rt, runtime::TunnelKind::socks5_tcp,
-                                     [control] { control->stop(); });
+                                    [control] { control->stop(); });
     net::RelayOptions opts;
     opts.idle_timeout = std::chrono::seconds(snapshot->config->idle_timeout_s);
     opts.to_b = std::move(buf_);
     opts.control = control;
     buf_.clear();
-    co_await net::relay(client_, *dialed.socket, std::move(opts));
+    const net::RelayStats stats = co_await net::relay(client_, *dialed.socket, std::move(opts));
+    runtime::count_relayed(ctx_.rt, stats);
   }
 
   asio::awaitable<void> associate(const wire::Request& req) {
@@ -471,8 +475,8 @@ class Session {
     const core::IpAddress named = req.dst.ip.unmapped();
     if (named != core::IpAddress() && named != core::IpAddress::v6({})) lock.named_ip = named;
     lock.named_port = req.port;
-    auto assoc = std::make_shared<UdpAssociation>(client_.get_executor(), ctx_, lock, peer_,
-                                                  label_);
+    auto assoc =
+        std::make_shared<UdpAssociation>(client_.get_executor(), ctx_, lock, peer_, label_);
     error_code ec;
     const tcp::endpoint local = client_.local_endpoint(ec);
     if (!ec) ec = assoc->open(local.address());

@@ -433,11 +433,16 @@ void ProxyTest::TearDown() {
 }
 
 std::string ProxyTest::config(const std::string& extra) const {
+  // Every listener on an ephemeral port (tests run in parallel) unless the test names one.
+  const std::string socks = extra.find("socks_url") == std::string::npos
+                                ? "socks_url = \"socks5h://127.0.0.1:0\"\n"
+                                : "";
+  const std::string admin =
+      extra.find("admin_url") == std::string::npos ? "admin_url = \"http://127.0.0.1:0\"\n" : "";
   return "[network]\n"
          "enabled = true\n"
-         "proxy_url = \"http://127.0.0.1:0\"\n"
-         "socks_url = \"socks5h://127.0.0.1:0\"\n"
-         "admin_url = \"http://127.0.0.1:0\"\n"
+         "proxy_url = \"http://127.0.0.1:0\"\n" +
+         socks + admin +
          "allow_upstream_proxy = false\n"
          "dns_servers = [\"" +
          dns_->address() + "\"]\n" + extra + "\n";
