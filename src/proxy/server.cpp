@@ -21,6 +21,7 @@
 #include "http/session.hpp"
 #include "policy/snapshot.hpp"
 #include "proxy/admin_backend.hpp"
+#include "proxy/config_watcher.hpp"
 #include "proxy/control_plane.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/runtime.hpp"
@@ -359,6 +360,13 @@ Result<void> Server::run() {
                    asio::detached);
   }
   asio::co_spawn(im.main(), im.signals(), asio::detached);
+  if (im.config_path) {
+    asio::co_spawn(im.main(),
+                   watch_config_file(
+                       *im.config_path, im.log,
+                       [&im] { asio::post(im.control, [&im] { im.reload(); }); }, im.stopping),
+                   asio::detached);
+  }
   asio::co_spawn(im.main(), im.refresh_own_addresses(), asio::detached);
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < im.contexts.size(); ++i) {

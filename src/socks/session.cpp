@@ -134,8 +134,9 @@ class UdpAssociation : public std::enable_shared_from_this<UdpAssociation> {
     out6_.close(ignored);
   }
 
+  // `reason` is always one of our fixed strings (never peer input): it becomes a metric label.
   void dropped(std::string_view reason) {
-    ++drops_;
+    ctx_.rt.metrics().count_udp_dropped(reason);
     if (ctx_.rt.log().enabled(log::Level::debug)) {
       ctx_.rt.log().debug("udp datagram dropped client=" + client_text_ +
                           " reason=" + std::string(reason));
@@ -332,7 +333,6 @@ class UdpAssociation : public std::enable_shared_from_this<UdpAssociation> {
   std::set<udp::endpoint> contacted_;
   Clock::time_point last_activity_;
   bool closed_ = false;
-  std::uint64_t drops_ = 0;
 };
 
 class Session {
