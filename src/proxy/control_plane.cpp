@@ -1,5 +1,6 @@
 #include "proxy/control_plane.hpp"
 
+#include "core/address_class.hpp"
 #include "core/interfaces.hpp"
 #include "policy/snapshot.hpp"
 
@@ -84,6 +85,25 @@ Result<void> ControlPlane::reload() {
                                                          old.dangerously_allow_non_loopback_proxy);
   warn_fixed("dangerously_allow_non_loopback_admin", next->dangerously_allow_non_loopback_admin !=
                                                          old.dangerously_allow_non_loopback_admin);
+
+  // §3.6: unix-socket proxying needs loopback listeners (§2 rule 2), and listeners are not
+  // re-bound on reload, so such a reload fails as a whole.
+  if (next->unix_sockets_enabled()) {
+    const auto env = rt_.environment();
+    const std::pair<const char*, const std::optional<policy::Endpoint>*> listeners[] = {
+        {"HTTP proxy", &env.env.http},
+        {"SOCKS5 proxy", &env.env.socks5},
+        {"admin API", &env.env.admin}};
+    for (const auto& [name, ep] : listeners) {
+      if (*ep && !core::is_loopback((*ep)->ip)) {
+        return fail(make_error("config", path_->string() +
+                                             ": unix-socket proxying requires loopback "
+                                             "listeners, but the " +
+                                             name + " listens on " + (*ep)->ip.to_string() +
+                                             "; restart netfence to apply it"));
+      }
+    }
+  }
 
   // §3.7: the runtime mode survives while the file's own `mode` is unchanged.
   std::optional<ModeOverride> kept = mode_override_;

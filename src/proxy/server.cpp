@@ -211,14 +211,21 @@ struct Server::Impl {
 
   asio::awaitable<void> signals() {
     asio::signal_set set(main(), SIGINT, SIGTERM, SIGHUP);
-    while (!stopping.load()) {
+    bool draining = false;
+    for (;;) {
       auto [ec, sig] = co_await set.async_wait(kTuple);
       if (ec) break;
       if (sig == SIGHUP) {
-        asio::post(control, [this] { reload(); });
-      } else {
+        if (!draining) asio::post(control, [this] { reload(); });
+      } else if (!draining) {
         log.info("shutting down");
         begin_shutdown(5s);
+        draining = true;  // keep the handler: a second signal must not kill us mid-drain
+      } else {
+        // A second SIGINT/SIGTERM: the operator does not want to wait for the grace period.
+        log.info("shutting down now");
+        rt->stop_all_tunnels();
+        for (auto& c : contexts) c->stop();
         break;
       }
     }
