@@ -222,6 +222,7 @@ class Session {
     opts.to_b = std::move(to_upstream);
     opts.to_a = std::move(to_client);
     opts.control = control;
+    opts.single_threaded_executor = true;  // one io_context per I/O thread
     buf_.clear();
     const net::RelayStats stats = co_await net::relay(client_, upstream, std::move(opts));
     runtime::count_relayed(ctx_.rt, stats);

@@ -443,6 +443,7 @@ class Session {
     opts.idle_timeout = std::chrono::seconds(snapshot->config->idle_timeout_s);
     opts.to_b = std::move(buf_);
     opts.control = control;
+    opts.single_threaded_executor = true;  // one io_context per I/O thread
     buf_.clear();
     const net::RelayStats stats = co_await net::relay(client_, *dialed.socket, std::move(opts));
     runtime::count_relayed(ctx_.rt, stats);
