@@ -115,6 +115,7 @@ Result<void> ControlPlane::reload() {
     return fail(r.error());
   }
   file_ = next;
+  if (on_installed_) on_installed_(*effective);
   rt_.set_own_addresses(core::read_interface_addresses());
   log_.info("configuration reloaded from " + path_->string());
   if (on_reload_) on_reload_(true);

@@ -39,6 +39,8 @@ class ControlPlane {
 
   /// Called after each reload attempt with its outcome (metrics).
   void on_reload(std::function<void(bool ok)> f) { on_reload_ = std::move(f); }
+  /// Called with each configuration installed by reload() (audit sinks follow the file).
+  void on_installed(std::function<void(const Config&)> f) { on_installed_ = std::move(f); }
 
  private:
   std::shared_ptr<const Config> apply_overrides(const Config& file) const;
@@ -48,6 +50,7 @@ class ControlPlane {
   runtime::Runtime& rt_;
   std::optional<std::filesystem::path> path_;
   std::function<void(bool)> on_reload_;
+  std::function<void(const Config&)> on_installed_;
 
   mutable std::mutex mutex_;  // guards everything below
   std::shared_ptr<const Config> file_;

@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "admin/server.hpp"
+#include "audit/otlp.hpp"
+#include "audit/pipeline.hpp"
 #include "config/listener.hpp"
 #include "core/interfaces.hpp"
 #include "http/responses.hpp"
@@ -81,6 +83,34 @@ Result<tcp::acceptor> listen(asio::io_context& io, const config::ListenerAddress
                                   ec.message());
   }
   return acceptor;
+}
+
+// The sinks [network.audit] asks for. A sink that cannot be set up is reported and skipped: the
+// audit trail must not stop the proxy (an unwritable path is a config error at start-up).
+std::vector<std::shared_ptr<audit::AuditSink>> audit_sinks(const Config& cfg,
+                                                           observe::Metrics& metrics,
+                                                           log::Logger& log,
+                                                           std::optional<Error>* first_error) {
+  std::vector<std::shared_ptr<audit::AuditSink>> sinks;
+  if (cfg.audit.jsonl_path) {
+    auto s = audit::make_jsonl_sink(*cfg.audit.jsonl_path);
+    if (s) {
+      sinks.push_back(s.value());
+    } else {
+      log.error(s.error().message);
+      if (first_error && !*first_error) *first_error = s.error();
+    }
+  }
+  if (cfg.audit.otlp_endpoint) {
+    auto s = audit::make_otlp_sink(cfg.audit, metrics, log);
+    if (s && s.value()) {
+      sinks.push_back(s.value());
+    } else if (!s) {
+      log.error(s.error().message);
+      if (first_error && !*first_error) *first_error = s.error();
+    }
+  }
+  return sinks;
 }
 
 // "ip:port" with IPv6 bracketed, for the /config listener URLs.
@@ -253,6 +283,8 @@ struct Server::Impl {
       co_await t.async_wait(kTuple);
     }
     rt->stop_all_tunnels();
+    // §15.4: what is queued reaches the sinks (≤ 2 s) before the process exits.
+    if (auto pipeline = rt->audit()) pipeline->shutdown(2s);
     control.stop();
     for (auto& g : guards) g.reset();
     for (auto& c : contexts) c->stop();
@@ -280,6 +312,30 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   impl->rt = std::make_unique<runtime::Runtime>(logger, snap.value(), resolver.value());
   impl->control_plane =
       std::make_unique<ControlPlane>(logger, *impl->rt, shared, impl->config_path);
+  {
+    std::optional<Error> audit_error;
+    auto sinks = audit_sinks(*shared, impl->rt->metrics(), logger, &audit_error);
+    if (audit_error) return *audit_error;
+    auto pipeline =
+        std::make_shared<audit::Pipeline>(shared->audit.queue_size, impl->rt->metrics());
+    pipeline->set_sinks(std::move(sinks));
+    impl->rt->set_audit(std::move(pipeline));
+  }
+  // Sinks are rebuilt only when [network.audit] changed, so a reload does not reconnect them.
+  impl->control_plane->on_installed([rt = impl->rt.get(), &logger,
+                                     last = std::make_shared<AuditConfig>(shared->audit)](
+                                        const Config& next) {
+    auto pipeline = rt->audit();
+    if (!pipeline) return;
+    pipeline->set_queue_size(next.audit.queue_size);
+    const AuditConfig& a = next.audit;
+    const bool same = a.jsonl_path == last->jsonl_path && a.otlp_endpoint == last->otlp_endpoint &&
+                      a.otlp_headers == last->otlp_headers && a.batch_size == last->batch_size &&
+                      a.batch_timeout_ms == last->batch_timeout_ms;
+    if (same) return;
+    *last = a;
+    pipeline->set_sinks(audit_sinks(next, rt->metrics(), logger, nullptr));
+  });
   impl->control_plane->on_reload(
       [rt = impl->rt.get()](bool ok) { rt->metrics().count_reload(ok); });
   impl->rt->set_own_addresses(core::read_interface_addresses());

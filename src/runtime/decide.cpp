@@ -41,7 +41,17 @@ auto async_resolve(dns::Resolver& resolver, std::string name, std::chrono::milli
 }  // namespace
 
 void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestFacts& facts,
-                  const Requester& who, Mode mode) {
+                  const Requester& who, Mode mode, const AuditMetadata* metadata) {
+  // SPEC §15.3: one event per judged outcome, queued for the audit thread.
+  if (auto pipeline = rt.audit()) {
+    static const AuditMetadata kNone;
+    audit::EventContext ctx;
+    ctx.client = who.client;
+    const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    pipeline->emit(audit::make_events(d, facts, ctx, metadata ? *metadata : kNone, now));
+  }
   const auto& j = d.final();
   rt.metrics().count_decision(facts.protocol, j.verdict, j.reason_text());
   const std::string client = who.client.empty() ? "unknown" : who.client;
@@ -80,7 +90,8 @@ asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& sn
   for (int round = 0; round < 3; ++round) {
     policy::Outcome o = policy::evaluate(snapshot, env.env, facts);
     if (o.need == policy::Need::nothing) {
-      log_decision(rt, o.decision, facts, who, snapshot.mode);
+      log_decision(rt, o.decision, facts, who, snapshot.mode,
+                   snapshot.config ? &snapshot.config->audit_metadata : nullptr);
       co_return std::move(o.decision);
     }
     if (o.need == policy::Need::resolution) {

@@ -23,10 +23,11 @@ struct Requester {
 boost::asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& snapshot,
                                                 policy::RequestFacts facts, const Requester& who);
 
-/// Records one decision: the §2 log line, the decision metrics and, for refusals, a blocked
-/// history entry (§14). Exposed for front ends that decide without decide().
+/// Records one decision: its audit events (§15.3), the §2 log line, the decision metrics and,
+/// for refusals, a blocked history entry (§14). Exposed for front ends that decide without
+/// decide().
 void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestFacts& facts,
-                  const Requester& who, Mode mode);
+                  const Requester& who, Mode mode, const AuditMetadata* metadata);
 
 /// net::dial with the connect latency recorded (netfence_connect_seconds).
 boost::asio::awaitable<net::DialResult> dial(Runtime& rt,

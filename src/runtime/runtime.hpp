@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "audit/pipeline.hpp"
 #include "core/ip_address.hpp"
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
@@ -56,6 +57,9 @@ class Runtime {
   /// Survive reloads (SPEC §3.6): owned here, not by the snapshot.
   observe::Metrics& metrics() { return metrics_; }
   observe::BlockedHistory& blocked() { return blocked_; }
+  /// The audit pipeline (null until the composition root installs one).
+  std::shared_ptr<audit::Pipeline> audit() const { return audit_.load(); }
+  void set_audit(std::shared_ptr<audit::Pipeline> p) { audit_.store(std::move(p)); }
 
   /// max_connections accounting (HTTP + SOCKS5). false: the caller answers 503 and closes (and
   /// the rejection is counted).
@@ -76,6 +80,7 @@ class Runtime {
   log::Logger& logger_;
   observe::Metrics metrics_;
   observe::BlockedHistory blocked_;
+  std::atomic<std::shared_ptr<audit::Pipeline>> audit_;
   std::atomic<std::shared_ptr<const policy::Snapshot>> snapshot_;
   std::atomic<std::size_t> connections_{0};
 
