@@ -124,4 +124,18 @@ void Runtime::stop_tunnels_if(const std::function<bool(TunnelKind)>& pred) {
   for (auto& s : stops) s();
 }
 
+void Runtime::set_blocked_observer(observe::BlockedObserver observer) {
+  if (!observer) {
+    blocked_.set_observer({});
+    return;
+  }
+  blocked_.set_observer([this, obs = std::move(observer)](const observe::BlockedEntry& e) {
+    if (auto pipeline = audit()) {
+      pipeline->post([obs, e] { obs(e); });
+    } else {
+      obs(e);
+    }
+  });
+}
+
 }  // namespace netfence::runtime

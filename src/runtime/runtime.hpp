@@ -60,6 +60,9 @@ class Runtime {
   /// The audit pipeline (null until the composition root installs one).
   std::shared_ptr<audit::Pipeline> audit() const { return audit_.load(); }
   void set_audit(std::shared_ptr<audit::Pipeline> p) { audit_.store(std::move(p)); }
+  /// Library hook (SPEC §14, §16): `observer` receives each blocked entry after it is recorded,
+  /// on the audit thread (directly on the recording thread when no pipeline is installed).
+  void set_blocked_observer(observe::BlockedObserver observer);
 
   /// max_connections accounting (HTTP + SOCKS5). false: the caller answers 503 and closes (and
   /// the rejection is counted).
