@@ -56,23 +56,36 @@ bool is_eof(const error_code& ec) {
   return false;
 }
 
-void close_socket(tcp::socket& s) {
-  error_code ignored;
-  s.shutdown(tcp::socket::shutdown_both, ignored);
-  s.close(ignored);
-}
-
 bool has_method_override(const Headers& h) {
   return h.find("x-http-method-override") || h.find("x-http-method") || h.find("x-method-override");
 }
 
+// What an intercepted CONNECT fixed for the requests inside it (SPEC §10.2, §10.5).
+struct MitmTunnel {
+  core::CanonicalHost host;
+  std::uint16_t port = 443;
+  std::vector<core::IpAddress> addresses;  // vetted by the CONNECT evaluation, reused (no lookup)
+  std::optional<policy::DeciderAnswer> decider;  // a decider Allow given for the CONNECT
+};
+
+// `Client` is tcp::socket for a proxy client connection, or ssl::stream<tcp::socket&> for the
+// requests inside an intercepted CONNECT (`mitm_` engaged).
+template <class Client>
 class Session {
  public:
-  Session(tcp::socket client, SessionContext& ctx, UpstreamPool& pool)
-      : client_(std::move(client)), ctx_(ctx), pool_(pool) {
-    error_code ec;
-    auto ep = client_.remote_endpoint(ec);
-    if (!ec) peer_ = runtime::endpoint_text(ep);
+  Session(Client client, SessionContext& ctx, UpstreamPool& pool, std::string peer = {},
+          std::optional<MitmTunnel> mitm = {})
+      : client_(std::move(client)),
+        ctx_(ctx),
+        pool_(pool),
+        peer_(std::move(peer)),
+        mitm_(std::move(mitm)) {
+    if (peer_.empty()) {
+      error_code ec;
+      auto ep = client_.lowest_layer().remote_endpoint(ec);
+      if (!ec) peer_ = runtime::endpoint_text(ep);
+    }
+    if (mitm_) upstream_error_ = "mitm upstream error";
   }
 
   asio::awaitable<void> run() {
@@ -83,23 +96,30 @@ class Session {
       for (;;) {
         r = parser.feed(buf_);
         if (r.status != ParseStatus::need_more) break;
-        if (co_await read_more(client_, buf_, deadline)) co_return close_socket(client_);
+        if (co_await read_more(client_, buf_, deadline)) co_return close_client();
       }
       if (r.status == ParseStatus::error) {
         co_await send(client_, text_response(r.error.status, r.error.body, false));
-        close_socket(client_);
+        close_client();
         co_return;
       }
       RequestHead head = parser.take_head();
       buf_.erase(0, r.consumed);
-      if (!co_await handle(std::move(head))) co_return close_socket(client_);
+      if (!co_await handle(std::move(head))) co_return close_client();
     }
-    close_socket(client_);
+    close_client();
   }
 
  private:
+  void close_client() {
+    error_code ignored;
+    client_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    client_.lowest_layer().close(ignored);
+  }
+
   // Returns true when the connection stays usable for another request.
   asio::awaitable<bool> handle(RequestHead head) {
+    if (mitm_) co_return co_await handle_inner(std::move(head));
     if (head.method == "CONNECT") co_return co_await handle_connect(std::move(head));
     if (head.headers.find("x-unix-socket")) {
       // Unix-socket proxying (SPEC §11) is not part of this build yet.
@@ -192,8 +212,9 @@ class Session {
       co_return keep_alive;
     }
     if (d.intercept) {
-      // Limited mode with mitm = true: TLS interception (SPEC §10) is not part of this build.
-      co_await send(client_, text_response(501, "TLS interception is not available", false));
+      if constexpr (std::is_same_v<Client, tcp::socket>) {
+        co_await intercept(std::move(target->host), *target->port, std::move(d));
+      }
       co_return false;
     }
     const auto budget = std::chrono::milliseconds(snapshot->config->connect_timeout_ms);
@@ -210,22 +231,172 @@ class Session {
     co_return false;
   }
 
+  // SPEC §10.2: `200 Connection established`, TLS terminated with a leaf for the CONNECT host,
+  // then the inner requests served by a Session over the TLS stream (§10.5).
+  asio::awaitable<void> intercept(core::CanonicalHost host, std::uint16_t port,
+                                  policy::Decision d) {
+    if (co_await write_all(client_, kConnectEstablished)) co_return;
+    std::shared_ptr<ssl::context> tls_ctx;
+    if (ctx_.mitm_tls) tls_ctx = co_await ctx_.mitm_tls(host);
+    if (!tls_ctx) {
+      ctx_.rt.log().error("TLS interception unavailable for " + host.text + ": no certificate");
+      co_return;
+    }
+    ssl::stream<tcp::socket&> tls(client_, *tls_ctx);
+    // Bytes the client sent right after the CONNECT head are the start of its ClientHello.
+    const std::string early = std::move(buf_);
+    buf_.clear();
+    asio::steady_timer timer(co_await asio::this_coro::executor, kTlsDeadline);
+    auto r = co_await (tls.async_handshake(ssl::stream_base::server, asio::buffer(early), kTuple) ||
+                       timer.async_wait(kTuple));
+    if (r.index() == 1 || std::get<0>(std::get<0>(r))) {
+      // §10.2: a client that rejects our certificate just closes; counted, not recorded.
+      ctx_.rt.metrics().count_rejected("mitm_handshake_failed");
+      co_return;
+    }
+    MitmTunnel tunnel;
+    tunnel.host = std::move(host);
+    tunnel.port = port;
+    tunnel.addresses = std::move(d.addresses);
+    if (d.domain && d.domain->override_allow) {
+      tunnel.decider = policy::DeciderAnswer{Verdict::allow, {}};
+    }
+    // Closing the client socket ends the inner session when the proxy is disabled.
+    runtime::TunnelRegistration reg(ctx_.rt, runtime::TunnelKind::mitm, [this] {
+      asio::post(client_.get_executor(), [this] {
+        error_code ignored;
+        client_.shutdown(tcp::socket::shutdown_both, ignored);
+      });
+    });
+    Session<ssl::stream<tcp::socket&>> inner(std::move(tls), ctx_, pool_, peer_, std::move(tunnel));
+    co_await inner.run();
+  }
+
+  // One request inside an intercepted tunnel (SPEC §10.5).
+  asio::awaitable<bool> handle_inner(RequestHead head) {
+    const MitmTunnel& t = *mitm_;
+    if (head.method == "CONNECT") {
+      co_await send(client_, text_response(405, "CONNECT not supported inside MITM", false));
+      co_return false;
+    }
+    // The target is origin-form, or absolute-form naming the tunnel's host; the Host header (or
+    // that authority) must name the CONNECT target: no domain fronting.
+    AbsoluteTarget target;
+    target.scheme = "https";
+    target.default_port = 443;
+    std::optional<core::HostPort> named;
+    if (classify_target(head.target) == TargetForm::absolute) {
+      auto abs = parse_absolute_target(head.target);
+      if (!abs) {
+        co_await send(client_, text_response(abs.error().status, abs.error().body, false));
+        co_return false;
+      }
+      named = core::HostPort{abs->host, abs->port};
+      target.origin_form = abs->origin_form;
+    } else if (!head.target.empty() && head.target.front() == '/') {
+      target.origin_form = head.target;
+      if (const Field* h = head.headers.find("host")) {
+        if (auto hp = core::parse_host_port(h->value, core::HostSource::http)) named = *hp;
+      }
+    } else {
+      co_await send(client_, text_response(400, kInvalidRequestTarget.body, false));
+      co_return false;
+    }
+    if (!named || named->host.text != t.host.text || named->port.value_or(443) != t.port) {
+      co_await send(client_,
+                    text_response(400, "Host header does not match CONNECT target", false));
+      co_return false;
+    }
+    target.host = t.host;
+    target.port = t.port;
+    target.port_explicit = t.port != 443;
+    // §10.5 step 5 / §11: never honoured inside MITM.
+    head.headers.remove("x-unix-socket");
+    auto framing = request_framing(head);
+    if (!framing) {
+      co_await send(client_, text_response(framing.error().status, framing.error().body, false));
+      co_return false;
+    }
+
+    auto snapshot = ctx_.rt.snapshot();
+    policy::RequestFacts facts;
+    facts.protocol = Protocol::https;
+    facts.host = &target.host;
+    facts.port = target.port;
+    facts.method = head.method;
+    facts.has_upgrade = head.headers.find("upgrade") != nullptr;
+    facts.has_method_override = has_method_override(head.headers);
+    facts.has_body = framing->kind == BodyFraming::Kind::chunked ||
+                     (framing->kind == BodyFraming::Kind::content_length && framing->length > 0);
+    facts.resolution = policy::Resolution{t.addresses};  // no new lookup (§10.2)
+    facts.decider = t.decider;
+    facts.decider_installed = t.decider.has_value();
+    const runtime::Requester who{peer_, {}};
+    policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
+    const bool keep_alive = wants_keep_alive(head) && !ctx_.stopping.load();
+    if (!d.allowed()) {
+      const bool drainable =
+          framing->kind == BodyFraming::Kind::none ||
+          (framing->kind == BodyFraming::Kind::content_length && framing->length <= kDrainLimit &&
+           !headers_contain_token(head.headers, "expect", "100-continue"));
+      const bool stay = keep_alive && drainable;
+      co_await send(client_, refusal_response(d.final(), target.host.text, target.port,
+                                              Protocol::https, true, stay));
+      if (!stay) co_return false;
+      co_return co_await discard_body(*framing);
+    }
+    const Config& cfg = *snapshot->config;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool reused = mitm_upstream_.has_value();
+      if (!mitm_upstream_) {
+        net::DialResult dialed = co_await runtime::dial(
+            ctx_.rt, d.addresses, target.port, std::chrono::milliseconds(cfg.connect_timeout_ms));
+        if (!dialed.ok()) {
+          const auto failure = net::to_http_failure(dialed.error);
+          co_await send(
+              client_,
+              text_response(static_cast<int>(failure.status),
+                            failure.status == 504 ? failure.body : upstream_error_, false));
+          co_return false;
+        }
+        mitm_upstream_.emplace(std::move(*dialed.socket), ctx_.upstream_tls);
+        if (!co_await tls_handshake(*mitm_upstream_, target.host)) {
+          mitm_upstream_.reset();
+          co_await send(client_, text_response(502, upstream_error_, false));
+          co_return false;
+        }
+      }
+      Exchange ex = co_await exchange(*mitm_upstream_, head, target, *framing, keep_alive, cfg,
+                                      false, reused && framing->kind == BodyFraming::Kind::none);
+      if (!ex.upstream_reusable) mitm_upstream_.reset();
+      if (ex.retry) continue;  // the kept connection had closed: once more on a fresh one
+      co_return ex.client_keep;
+    }
+    co_return false;
+  }
+
   // Relays client <-> upstream until either side is done, registered so a mode switch or
   // `enabled = false` can close it.
   asio::awaitable<void> tunnel(tcp::socket& upstream, runtime::TunnelKind kind,
                                std::string to_upstream, std::string to_client,
                                std::uint32_t idle_timeout_s) {
-    auto control = std::make_shared<net::RelayControl>();
-    runtime::TunnelRegistration reg(ctx_.rt, kind, [control] { control->stop(); });
-    net::RelayOptions opts;
-    opts.idle_timeout = std::chrono::seconds(idle_timeout_s);
-    opts.to_b = std::move(to_upstream);
-    opts.to_a = std::move(to_client);
-    opts.control = control;
-    opts.single_threaded_executor = true;  // one io_context per I/O thread
-    buf_.clear();
-    const net::RelayStats stats = co_await net::relay(client_, upstream, std::move(opts));
-    runtime::count_relayed(ctx_.rt, stats);
+    if constexpr (!std::is_same_v<Client, tcp::socket>) {
+      // Upgrades inside MITM are not relayed (exchange() strips Upgrade there).
+      (void)upstream, (void)kind, (void)to_upstream, (void)to_client, (void)idle_timeout_s;
+      co_return;
+    } else {
+      auto control = std::make_shared<net::RelayControl>();
+      runtime::TunnelRegistration reg(ctx_.rt, kind, [control] { control->stop(); });
+      net::RelayOptions opts;
+      opts.idle_timeout = std::chrono::seconds(idle_timeout_s);
+      opts.to_b = std::move(to_upstream);
+      opts.to_a = std::move(to_client);
+      opts.control = control;
+      opts.single_threaded_executor = true;  // one io_context per I/O thread
+      buf_.clear();
+      const net::RelayStats stats = co_await net::relay(client_, upstream, std::move(opts));
+      runtime::count_relayed(ctx_.rt, stats);
+    }
   }
 
   asio::awaitable<bool> forward(RequestHead head, AbsoluteTarget target, BodyFraming framing,
@@ -262,7 +433,7 @@ class Session {
     if (tls_upstream) {
       ssl::stream<tcp::socket> tls(std::move(*dialed.socket), ctx_.upstream_tls);
       if (!co_await tls_handshake(tls, target.host)) {
-        co_await send(client_, text_response(502, "upstream failure", false));
+        co_await send(client_, text_response(502, upstream_error_, false));
         co_return false;
       }
       Exchange ex = co_await exchange(tls, head, target, framing, keep_alive, cfg, false, false);
@@ -319,14 +490,15 @@ class Session {
     if (framing.kind == BodyFraming::Kind::content_length) {
       headers.set("Content-Length", std::to_string(framing.length));
     }
-    // Plain connections may be pooled (HTTP/1.1 keeps them open by default); TLS ones are not.
-    if (!upgrade && !plain_upstream) headers.add("Connection", "close");
+    // Plain connections may be pooled (HTTP/1.1 keeps them open by default), and a MITM tunnel
+    // keeps its one upstream TLS connection; other TLS ones are closed after the response.
+    if (!upgrade && !plain_upstream && !mitm_) headers.add("Connection", "close");
     if (co_await send(up, serialize_request_head(method, target.origin_form, headers))) {
       if (reused) {
         result.retry = true;
         co_return result;
       }
-      co_await send(client_, text_response(502, "upstream failure", false));
+      co_await send(client_, text_response(502, upstream_error_, false));
       co_return result;
     }
 
@@ -355,12 +527,12 @@ class Session {
           }
           co_await send(client_,
                         text_response(timeout ? 504 : 502,
-                                      timeout ? "upstream timeout" : "upstream failure", false));
+                                      timeout ? "upstream timeout" : upstream_error_, false));
           co_return result;
         }
       }
       if (r.status == ParseStatus::error) {
-        co_await send(client_, text_response(502, "upstream failure", false));
+        co_await send(client_, text_response(502, upstream_error_, false));
         co_return result;
       }
       ResponseHead resp = rp.take_head();
@@ -368,7 +540,7 @@ class Session {
 
       if (resp.status == 101) {
         if (!upgrade) {
-          co_await send(client_, text_response(502, "upstream failure", false));
+          co_await send(client_, text_response(502, upstream_error_, false));
           co_return result;
         }
         if constexpr (std::is_same_v<Upstream, tcp::socket>) {
@@ -398,7 +570,7 @@ class Session {
 
       auto rframing = response_framing(resp, method);
       if (!rframing) {
-        co_await send(client_, text_response(502, "upstream failure", false));
+        co_await send(client_, text_response(502, upstream_error_, false));
         co_return result;
       }
       const bool origin_keeps = resp.version_minor >= 1 &&
@@ -436,8 +608,8 @@ class Session {
         co_return result;
       }
       result.client_keep = client_keep;
-      result.upstream_reusable = plain_upstream && !upgrade && origin_keeps && body_sent &&
-                                 ubuf.empty() && !ctx_.stopping.load();
+      result.upstream_reusable = (plain_upstream || mitm_) && !upgrade && origin_keeps &&
+                                 body_sent && ubuf.empty() && !ctx_.stopping.load();
       co_return result;
     }
   }
@@ -557,18 +729,21 @@ class Session {
     co_return false;
   }
 
-  tcp::socket client_;
+  Client client_;
   SessionContext& ctx_;
   UpstreamPool& pool_;  // this I/O thread's idle upstream connections
   std::string peer_;
   std::string buf_;  // client bytes received and not yet consumed
+  std::optional<MitmTunnel> mitm_;
+  std::optional<ssl::stream<tcp::socket>> mitm_upstream_;  // one per tunnel, re-opened on close
+  std::string_view upstream_error_ = "upstream failure";
 };
 
 }  // namespace
 
 asio::awaitable<void> serve_http_connection(tcp::socket client, SessionContext& ctx,
                                             UpstreamPool& pool) {
-  Session session(std::move(client), ctx, pool);
+  Session<tcp::socket> session(std::move(client), ctx, pool);
   co_await session.run();
 }
 

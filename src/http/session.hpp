@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <functional>
 #include <memory>
 
 #include "http/upstream_pool.hpp"
@@ -20,6 +21,12 @@ struct SessionContext {
   boost::asio::ssl::context& upstream_tls;
   /// Set once graceful shutdown starts: finish the current request, then close.
   const std::atomic<bool>& stopping;
+  /// Server-side TLS for an intercepted CONNECT (SPEC §10.4): a context holding the leaf
+  /// certificate for `host` (ALPN http/1.1), or null when interception is unavailable. Minting
+  /// runs off the I/O thread; the awaitable resumes on the caller's executor.
+  std::function<boost::asio::awaitable<std::shared_ptr<boost::asio::ssl::context>>(
+      const core::CanonicalHost& host)>
+      mitm_tls;
 };
 
 /// `pool` belongs to the I/O thread that runs this session (the client socket's io_context).

@@ -350,7 +350,7 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
     impl->guards.push_back(asio::make_work_guard(*impl->contexts.back()));
   }
   impl->session_ctx = std::unique_ptr<http::SessionContext>(
-      new http::SessionContext{*impl->rt, impl->upstream_tls, impl->stopping});
+      new http::SessionContext{*impl->rt, impl->upstream_tls, impl->stopping, {}});
   impl->socks_ctx =
       std::unique_ptr<socks::SessionContext>(new socks::SessionContext{*impl->rt, impl->stopping});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
