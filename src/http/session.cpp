@@ -1,7 +1,9 @@
 #include "http/session.hpp"
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -56,6 +58,37 @@ bool is_eof(const error_code& ec) {
   return false;
 }
 
+// The user name of `Proxy-Authorization: Basic <base64(user:password)>`: an attribution label
+// only (SPEC §16); netfence authenticates nobody and never forwards the header.
+std::string proxy_auth_label(const Headers& h) {
+  const Field* f = h.find("proxy-authorization");
+  if (!f) return {};
+  std::string_view v = f->value;
+  constexpr std::string_view kBasic = "basic ";
+  if (v.size() <= kBasic.size() || !iequals(v.substr(0, kBasic.size()), kBasic)) return {};
+  v.remove_prefix(kBasic.size());
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  if (v.empty() || v.size() > 1024 || v.size() % 4 != 0) return {};
+  std::string decoded(v.size() / 4 * 3, '\0');
+  const int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                      reinterpret_cast<const unsigned char*>(v.data()), static_cast<int>(v.size()));
+  if (n < 0) return {};
+  std::size_t len = static_cast<std::size_t>(n);
+  // EVP_DecodeBlock counts the padding bytes as output: drop one per '='.
+  for (std::size_t i = v.size(); i > 0 && v[i - 1] == '='; --i) --len;
+  decoded.resize(len);
+  const auto colon = decoded.find(':');
+  std::string user = decoded.substr(0, colon);
+  // A label is for logs and deciders: no control bytes, bounded length.
+  if (user.size() > 255 || std::any_of(user.begin(), user.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      })) {
+    return {};
+  }
+  return user;
+}
+
 bool has_method_override(const Headers& h) {
   return h.find("x-http-method-override") || h.find("x-http-method") || h.find("x-method-override");
 }
@@ -66,6 +99,7 @@ struct MitmTunnel {
   std::uint16_t port = 443;
   std::vector<core::IpAddress> addresses;  // vetted by the CONNECT evaluation, reused (no lookup)
   std::optional<policy::DeciderAnswer> decider;  // a decider Allow given for the CONNECT
+  std::string label;  // the CONNECT's Proxy-Authorization user name (attribution only)
 };
 
 // `Client` is tcp::socket for a proxy client connection, or ssl::stream<tcp::socket&> for the
@@ -163,7 +197,7 @@ class Session {
     facts.has_method_override = has_method_override(head.headers);
     facts.has_body = framing->kind == BodyFraming::Kind::chunked ||
                      (framing->kind == BodyFraming::Kind::content_length && framing->length > 0);
-    const runtime::Requester who{peer_, {}};
+    const runtime::Requester who{peer_, proxy_auth_label(head.headers)};
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     const bool keep_alive = wants_keep_alive(head);
     if (!d.allowed()) {
@@ -203,7 +237,7 @@ class Session {
     facts.host = &target->host;
     facts.port = *target->port;
     facts.method = "CONNECT";
-    const runtime::Requester who{peer_, {}};
+    const runtime::Requester who{peer_, proxy_auth_label(head.headers)};
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     const bool keep_alive = wants_keep_alive(head) && !ctx_.stopping.load();
     if (!d.allowed()) {
@@ -213,7 +247,8 @@ class Session {
     }
     if (d.intercept) {
       if constexpr (std::is_same_v<Client, tcp::socket>) {
-        co_await intercept(std::move(target->host), *target->port, std::move(d));
+        co_await intercept(std::move(target->host), *target->port, std::move(d),
+                           proxy_auth_label(head.headers));
       }
       co_return false;
     }
@@ -233,8 +268,8 @@ class Session {
 
   // SPEC §10.2: `200 Connection established`, TLS terminated with a leaf for the CONNECT host,
   // then the inner requests served by a Session over the TLS stream (§10.5).
-  asio::awaitable<void> intercept(core::CanonicalHost host, std::uint16_t port,
-                                  policy::Decision d) {
+  asio::awaitable<void> intercept(core::CanonicalHost host, std::uint16_t port, policy::Decision d,
+                                  std::string label) {
     if (co_await write_all(client_, kConnectEstablished)) co_return;
     std::shared_ptr<ssl::context> tls_ctx;
     if (ctx_.mitm_tls) tls_ctx = co_await ctx_.mitm_tls(host);
@@ -258,6 +293,7 @@ class Session {
     tunnel.host = std::move(host);
     tunnel.port = port;
     tunnel.addresses = std::move(d.addresses);
+    tunnel.label = std::move(label);
     if (d.domain && d.domain->override_allow) {
       tunnel.decider = policy::DeciderAnswer{Verdict::allow, {}};
     }
@@ -331,7 +367,7 @@ class Session {
     facts.resolution = policy::Resolution{t.addresses};  // no new lookup (§10.2)
     facts.decider = t.decider;
     facts.decider_installed = t.decider.has_value();
-    const runtime::Requester who{peer_, {}};
+    const runtime::Requester who{peer_, t.label};
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     const bool keep_alive = wants_keep_alive(head) && !ctx_.stopping.load();
     if (!d.allowed()) {
