@@ -4,8 +4,10 @@
 #include <iostream>
 
 #include "admin/config_json.hpp"
+#include "ca_env.hpp"
 #include "config/listener.hpp"
 #include "config_discovery.hpp"
+#include "exit_codes.hpp"
 #include "explain.hpp"
 #include "log/log.hpp"
 #include "net/relay.hpp"
@@ -14,13 +16,12 @@
 
 namespace {
 
+using netfence::cli::kExitDenied;
+using netfence::cli::kExitOk;
+using netfence::cli::kExitRuntime;
+using netfence::cli::kExitUsage;
 using netfence::log::Level;
 using netfence::log::Logger;
-
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitDenied = 3;
 
 void log_plan_lines(Logger& log, const std::vector<netfence::config::LogLine>& lines) {
   for (const auto& l : lines) {
@@ -107,6 +108,21 @@ int cmd_explain(Logger& log, const std::optional<std::string>& path,
   return report->decision == "allow" ? kExitOk : kExitDenied;
 }
 
+int cmd_ca(Logger& log, const std::optional<std::string>& path,
+           const netfence::cli::CaRequest& req) {
+  // The CA does not depend on the config, but an explicitly named file must still be valid.
+  if (path && !load(log, path)) return kExitUsage;
+  return netfence::cli::run_ca(log, req, std::cout);
+}
+
+int cmd_env(Logger& log, const std::optional<std::string>& path, const std::string& shell) {
+  auto loaded = load(log, path);
+  if (!loaded) return kExitUsage;
+  return netfence::cli::run_env(
+      log, loaded->config, loaded->path,
+      shell == "fish" ? netfence::cli::Shell::fish : netfence::cli::Shell::sh, std::cout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +153,24 @@ int main(int argc, char** argv) {
   explain->add_flag("--no-dns", req.no_dns, "Do not resolve names (IP literals are still vetted)");
   explain->add_flag("--json", json, "Print one JSON object");
 
+  netfence::cli::CaRequest ca_req;
+  auto* ca = app.add_subcommand("ca", "Create, locate or print the MITM CA (<home>/proxy/ca.pem)");
+  ca->require_subcommand(1);
+  ca->add_option("--config", config_path, "Config file (TOML)");
+  // fallthrough: `ca init --config X` hands --config to `ca`.
+  auto* ca_init =
+      ca->add_subcommand("init", "Create the CA if absent (or validate it); print its path")
+          ->fallthrough();
+  auto* ca_path = ca->add_subcommand("path", "Print the CA certificate path")->fallthrough();
+  auto* ca_export = ca->add_subcommand("export", "Print the CA certificate (PEM)")->fallthrough();
+  ca_export->add_flag("--bundle", ca_req.bundle, "System roots followed by the netfence CA");
+  ca_export->add_option("--out", ca_req.out, "Write to FILE instead of stdout");
+
+  std::string shell = "sh";
+  auto* env = app.add_subcommand("env", "Print the environment for a sandboxed child");
+  env->add_option("--config", config_path, "Config file (TOML)");
+  env->add_option("--shell", shell, "sh (default) or fish")->check(CLI::IsMember({"sh", "fish"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -149,5 +183,12 @@ int main(int argc, char** argv) {
   if (*run) return cmd_run(log, config_path);
   if (*check) return cmd_check_config(log, config_path);
   if (*explain) return cmd_explain(log, config_path, req, json);
+  if (*ca) {
+    ca_req.action = *ca_init   ? netfence::cli::CaAction::init
+                    : *ca_path ? netfence::cli::CaAction::path
+                               : netfence::cli::CaAction::export_pem;
+    return cmd_ca(log, config_path, ca_req);
+  }
+  if (*env) return cmd_env(log, config_path, shell);
   return kExitUsage;
 }
