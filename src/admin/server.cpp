@@ -16,6 +16,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr auto kRequestDeadline = 10s;  // SPEC §13: per request, head to answer
+constexpr std::size_t kMaxHead = 8 * 1024;  // SPEC §13: request line and fields together
 
 void close_socket(tcp::socket& s) {
   boost::system::error_code ignored;
@@ -45,15 +46,19 @@ class Connection {
     for (;;) {
       const auto deadline = Clock::now() + kRequestDeadline;
       http::HeadLimits limits;
-      limits.max_start_line = 8 * 1024;  // SPEC §13: 8 KiB head
-      limits.max_header_bytes = 8 * 1024;
+      limits.max_start_line = kMaxHead;
+      limits.max_header_bytes = kMaxHead;
       http::RequestHeadParser parser(limits);
       http::HeadParseResult r;
       for (;;) {
         r = parser.feed(buf_);
         if (r.status != http::ParseStatus::need_more) break;
-        if (buf_.size() > 16 * 1024) break;  // start line + fields can't legitimately exceed it
+        if (buf_.size() > kMaxHead) break;  // unfinished head already over the limit
         if (co_await net::read_more(socket_, buf_, deadline, 4096)) co_return close_socket(socket_);
+      }
+      // The parser bounds the line and the fields separately; the admin limit is on their sum.
+      if (r.status == http::ParseStatus::done && r.consumed > kMaxHead) {
+        r.status = http::ParseStatus::need_more;
       }
       if (r.status != http::ParseStatus::done) {
         const int status = r.status == http::ParseStatus::error ? r.error.status : 431;

@@ -11,6 +11,7 @@ namespace netfence::audit {
 Pipeline::Pipeline(std::size_t queue_size, observe::Metrics& metrics)
     : metrics_(metrics), capacity_(std::max<std::size_t>(1, queue_size)) {
   thread_ = std::thread([this] { run(); });
+  audit_thread_ = thread_.get_id();
 }
 
 Pipeline::~Pipeline() { shutdown(std::chrono::milliseconds(2000)); }
@@ -23,14 +24,19 @@ void Pipeline::emit(std::vector<AuditEvent> events) {
     if (stopping_) return;
     queued_events_ += events.size();
     queue_.push_back(Item{std::move(events), {}});
-    // Drop-oldest: the newest events describe what is happening now.
-    while (queued_events_ > capacity_ && !queue_.empty()) {
-      Item& front = queue_.front();
-      if (front.events.empty()) break;  // a task at the front: keep it, it is cheap
-      front.events.erase(front.events.begin());
-      --queued_events_;
-      ++dropped;
-      if (front.events.empty()) queue_.pop_front();
+    // Drop-oldest: the newest events describe what is happening now. Tasks (blocked-observer
+    // calls) are never dropped and are stepped over, so the bound holds whatever is oldest.
+    for (auto it = queue_.begin(); queued_events_ > capacity_ && it != queue_.end();) {
+      if (it->task) {
+        ++it;
+        continue;
+      }
+      const std::size_t n = std::min(it->events.size(), queued_events_ - capacity_);
+      it->events.erase(it->events.begin(),
+                       it->events.begin() + static_cast<std::ptrdiff_t>(n));
+      queued_events_ -= n;
+      dropped += n;
+      it = it->events.empty() ? queue_.erase(it) : std::next(it);
     }
   }
   if (dropped) metrics_.count_audit_dropped(dropped);
@@ -63,15 +69,16 @@ void Pipeline::set_queue_size(std::size_t n) {
 void Pipeline::shutdown(std::chrono::milliseconds budget) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      if (!thread_.joinable()) return;
-    } else {
+    if (!stopping_) {
       stopping_ = true;
       flush_deadline_ = std::chrono::steady_clock::now() + budget;
     }
   }
   wake_.notify_one();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  // Concurrent callers: one joins, the others wait for it (joining one thread twice is UB).
+  if (audit_thread_ == std::this_thread::get_id()) return;  // a task called us
+  std::lock_guard join_lock(join_mutex_);
+  if (thread_.joinable()) thread_.join();
 }
 
 void Pipeline::deliver(std::vector<Item>& items) {

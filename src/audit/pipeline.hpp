@@ -68,7 +68,9 @@ class Pipeline {
   std::vector<std::shared_ptr<AuditSink>> retired_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point flush_deadline_;
+  std::mutex join_mutex_;  // serialises shutdown()'s join
   std::thread thread_;
+  std::thread::id audit_thread_;  // fixed at construction, read without the lock
 };
 
 /// The JSON-lines sink: one encode_jsonl() record per line, appended to `path` (created with

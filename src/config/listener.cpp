@@ -78,13 +78,18 @@ Result<ListenerAddress> plan_one(const ListenerSpec& spec, std::string_view valu
                                        " (set " + std::string(spec.flag) + " = true to allow it)"});
     return ListenerAddress{loopback_v4(), addr.port};
   }
-  log.push_back({LogLevel::warn, std::string(spec.name) + " is listening on non-loopback address " +
-                                     addr.to_string() + " because " + std::string(spec.flag) +
-                                     " = true"});
+  log.push_back({LogLevel::warn, non_loopback_notice(spec.name, addr, spec.flag),
+                 std::string(spec.name), std::string(spec.flag)});
   return addr;
 }
 
 }  // namespace
+
+std::string non_loopback_notice(std::string_view name, const ListenerAddress& addr,
+                                std::string_view flag) {
+  return std::string(name) + " is listening on non-loopback address " + addr.to_string() +
+         " because " + std::string(flag) + " = true";
+}
 
 std::string quote_toml_string(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";

@@ -46,7 +46,16 @@ enum class LogLevel : std::uint8_t { info, warn };
 struct LogLine {
   LogLevel level;
   std::string text;
+  /// Set on the "... is listening on non-loopback address" notice: the listener it belongs to
+  /// ("HTTP proxy", "SOCKS5 proxy", "admin API") prints it once bound, so an ephemeral port (0)
+  /// is reported as the port really listened on. `text` holds the configured address.
+  std::string after_bind_of{};
+  std::string flag{};  // with after_bind_of: the dangerous flag named by the notice
 };
+
+/// "<name> is listening on non-loopback address <addr> because <flag> = true" (§2).
+std::string non_loopback_notice(std::string_view name, const ListenerAddress& addr,
+                                std::string_view flag);
 
 struct ListenerPlan {
   std::optional<ListenerAddress> http;    // absent when enabled = false

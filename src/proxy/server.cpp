@@ -157,6 +157,9 @@ struct Server::Impl {
   std::unique_ptr<AdminBackendImpl> admin_backend;
   std::unique_ptr<admin::AdminContext> admin_ctx;
   std::once_flag shutdown_once;
+  // Registered before the first "listening" line: a supervisor that signals as soon as it sees
+  // that line must reach our handler, not the default action.
+  std::optional<asio::signal_set> signal_set;
 
   explicit Impl(log::Logger& l) : log(l) {}
 
@@ -240,7 +243,7 @@ struct Server::Impl {
   void reload() { (void)control_plane->reload(); }
 
   asio::awaitable<void> signals() {
-    asio::signal_set set(main(), SIGINT, SIGTERM, SIGHUP);
+    asio::signal_set& set = *signal_set;
     bool draining = false;
     for (;;) {
       auto [ec, sig] = co_await set.async_wait(kTuple);
@@ -358,10 +361,22 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
 
 Result<void> Server::bind() {
   auto& im = *impl_;
+  im.signal_set.emplace(im.main(), SIGINT, SIGTERM, SIGHUP);
+  auto write = [&im](const config::LogLine& line, const std::string& text) {
+    im.log.write(line.level == config::LogLevel::warn ? log::Level::warn : log::Level::info, text);
+  };
   for (const auto& line : im.plan.log) {
-    im.log.write(line.level == config::LogLevel::warn ? log::Level::warn : log::Level::info,
-                 line.text);
+    if (line.after_bind_of.empty()) write(line, line.text);
   }
+  // The dangerous-flag notices name the port really listened on, so they follow the bind.
+  auto bound_notices = [&](std::string_view name, const std::optional<policy::Endpoint>& ep) {
+    for (const auto& line : im.plan.log) {
+      if (line.after_bind_of != name) continue;
+      write(line, ep ? config::non_loopback_notice(
+                           name, config::ListenerAddress{ep->ip, ep->port}, line.flag)
+                     : line.text);
+    }
+  };
   std::optional<policy::Endpoint> http_ep, socks_ep, admin_ep;
   if (im.plan.http) {
     auto acceptor = listen(im.main(), *im.plan.http, "HTTP proxy");
@@ -370,6 +385,7 @@ Result<void> Server::bind() {
     const auto bound = acceptor->local_endpoint(ec);
     im.log.info("HTTP proxy listening on " + runtime::endpoint_text(bound));
     http_ep = policy_endpoint(bound);
+    bound_notices("HTTP proxy", http_ep);
     im.http_acceptor.emplace(std::move(acceptor.value()));
   }
   if (im.plan.socks5) {
@@ -379,6 +395,7 @@ Result<void> Server::bind() {
     const auto bound = acceptor->local_endpoint(ec);
     im.log.info("SOCKS5 proxy listening on " + runtime::endpoint_text(bound));
     socks_ep = policy_endpoint(bound);
+    bound_notices("SOCKS5 proxy", socks_ep);
     im.socks_acceptor.emplace(std::move(acceptor.value()));
   }
   if (im.plan.socks5 && im.config->mode == Mode::limited) {
@@ -396,6 +413,7 @@ Result<void> Server::bind() {
     const auto bound = acceptor->local_endpoint(ec);
     im.log.info("admin API listening on " + runtime::endpoint_text(bound));
     admin_ep = policy_endpoint(bound);
+    bound_notices("admin API", admin_ep);
     im.admin_acceptor.emplace(std::move(acceptor.value()));
     urls.admin_url = "http://" + endpoint_url_host(*admin_ep);
   }

@@ -55,6 +55,19 @@ Reply refusal_reply(const policy::Judgement& j) {
   return j.reason == policy::Reason::dns_failure ? Reply::host_unreachable : Reply::not_allowed;
 }
 
+// §6.1/§9.4: the `enabled` check and the SOCKS5 mode guard run before DST is parsed, so such a
+// refusal needs a host for its record even when DST does not canonicalise. The raw text is kept
+// printable (it reaches log lines and the blocked history); it is never resolved or matched.
+core::CanonicalHost guard_host(const wire::Address& dst) {
+  if (auto host = wire::canonical_host(dst)) return std::move(host.value());
+  core::CanonicalHost raw;
+  for (char c : dst.domain.substr(0, 255)) {
+    const auto u = static_cast<unsigned char>(c);
+    raw.text += (u <= 0x20 || u >= 0x7F) ? '?' : c;
+  }
+  return raw;
+}
+
 udp::endpoint to_udp(const core::IpAddress& ip, std::uint16_t port) {
   const tcp::endpoint ep = net::to_endpoint(ip, port);
   return {ep.address(), ep.port()};
@@ -414,9 +427,11 @@ class Session {
   asio::awaitable<void> fail(Reply r) { co_await net::send(client_, reply_bytes(r)); }
 
   asio::awaitable<void> connect(const wire::Request& req) {
-    auto host = wire::canonical_host(req.dst);
-    if (!host) co_return co_await fail(Reply::general_failure);
     auto snapshot = ctx_.rt.snapshot();
+    const bool guarded = snapshot->mode == Mode::limited || !snapshot->config->enabled;
+    auto host = guarded ? Result<core::CanonicalHost>(guard_host(req.dst))
+                        : wire::canonical_host(req.dst);
+    if (!host) co_return co_await fail(Reply::general_failure);
     policy::RequestFacts facts;
     facts.protocol = Protocol::socks5_tcp;
     facts.host = &host.value();
@@ -453,15 +468,10 @@ class Session {
     auto snapshot = ctx_.rt.snapshot();
     const Config& cfg = *snapshot->config;
     if (!cfg.enable_socks5_udp) co_return co_await fail(Reply::command_not_supported);
-    // §9.2: a domain DST cannot name the client's source address.
-    if (req.dst.type == wire::AddressType::domain) {
-      co_return co_await fail(Reply::address_type_not_supported);
-    }
     if (snapshot->mode == Mode::limited || !cfg.enabled) {
-      // §9.4: refused by the mode guard (or as disabled) before any host policy; this refusal
+      // §9.4: refused by the mode guard (or as disabled) before DST is even parsed; this refusal
       // is the one decision a UDP ASSOCIATE request produces.
-      auto host = wire::canonical_host(req.dst);
-      if (!host) co_return co_await fail(Reply::general_failure);
+      auto host = Result<core::CanonicalHost>(guard_host(req.dst));
       policy::RequestFacts facts;
       facts.protocol = Protocol::socks5_udp;
       facts.host = &host.value();
@@ -469,6 +479,10 @@ class Session {
       const runtime::Requester who{peer_, label_};
       policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
       if (!d.allowed()) co_return co_await fail(refusal_reply(d.final()));
+    }
+    // §9.2: a domain DST cannot name the client's source address.
+    if (req.dst.type == wire::AddressType::domain) {
+      co_return co_await fail(Reply::address_type_not_supported);
     }
 
     UdpAssociation::Lock lock;

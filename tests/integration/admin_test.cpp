@@ -1289,10 +1289,8 @@ TEST_F(Admin, SixtyFourConcurrentConnections) {
 // ---- head limit counts the whole head (§13 "head 8 KiB")
 // -----------------------------------------
 
-// SPEC §13 limits the admin head to 8 KiB. netfence applies 8 KiB to the request line and another
-// 8 KiB to the header block separately, so a 12 KiB head (6 KiB target + 6 KiB of fields) is
-// answered 200 instead of being refused (431).
-TEST_F(Admin, DISABLED_HeadLimitCountsRequestLineAndFieldsTogether) {
+// SPEC §13 limits the admin head to 8 KiB: request line and fields together.
+TEST_F(Admin, HeadLimitCountsRequestLineAndFieldsTogether) {
   start_admin(config(""));
   const std::string head = "GET /health?" + std::string(6000, 'q') +
                            " HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + std::string(6000, 'p') +
@@ -1421,11 +1419,7 @@ TEST_F(Admin, NonLoopbackListenerAcceptsItsOwnIpAsHost) {
 }
 
 // SPEC §2: "Port 0 binds an ephemeral port and every log line and API reports the real port."
-// netfence logs the §2 listener WARN lines before binding, with the configured port (the clamp
-// line likewise says `using 127.0.0.1:0`), e.g.
-// `WARN admin API is listening on non-loopback address 192.0.2.2:0 because
-// dangerously_allow_non_loopback_admin = true` while the admin API listens on 192.0.2.2:41387.
-TEST_F(Admin, DISABLED_DangerousFlagWarningReportsTheRealPort) {
+TEST_F(Admin, DangerousFlagWarningReportsTheRealPort) {
   const std::string ip = first_non_loopback_ipv4();
   if (ip.empty()) GTEST_SKIP() << "no non-loopback IPv4 interface address";
   start(

@@ -825,11 +825,7 @@ TEST_F(Socks, LimitedModeRefusesConnectAndUdpAssociate) {
 // §6.1: "For SOCKS5 the mode guard is applied before step 2", and §9.4: every SOCKS5 CONNECT is
 // refused with 0x02 in limited mode, so a request whose DST would fail §4 is still the mode
 // refusal 0x02, not the protocol error 0x01.
-// DISABLED: netfence bug. src/socks/session.cpp Session::connect() canonicalises DST.ADDR before
-// runtime::decide() runs the mode guard, so in limited mode a NUL or space in the domain gets
-// 0x01 (general failure) and no method_not_allowed refusal is recorded; likewise
-// Session::associate() answers a domain DST with 0x08 before its limited-mode check.
-TEST_F(Socks, DISABLED_LimitedModeGuardPrecedesHostParsing) {
+TEST_F(Socks, LimitedModeGuardPrecedesHostParsing) {
   start(origin_config("mode = \"limited\"\n"));
   expect_refusal(request(kConnect, addr_domain(std::string("orig\0in.test", 12), 80)), 0x02);
   expect_refusal(request(kConnect, addr_domain("ex ample.com", 80)), 0x02);

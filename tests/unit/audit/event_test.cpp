@@ -762,7 +762,7 @@ TEST(EncodeJsonl, KeysAreExactlyTheSpecFieldsInOrder) {
 }
 
 TEST(EncodeJsonl, PortIsANumberAndOverrideABoolean) {
-  for (std::uint16_t port : {0, 1, 80, 443, 65535}) {
+  for (std::uint16_t port : std::initializer_list<std::uint16_t>{0, 1, 80, 443, 65535}) {
     AuditEvent e = spec_example_event();
     e.server_port = port;
     const auto j = nlohmann::json::parse(encode_jsonl(e));
