@@ -63,7 +63,11 @@ Result<void> ControlPlane::reload() {
   };
   if (!path_) {
     // Library use without a file: re-apply the in-memory configuration (§13).
-    if (auto r = install(apply_overrides(*file_), true); !r) return fail(r.error());
+    auto effective = apply_overrides(*file_);
+    if (before_install_) {
+      if (auto r = before_install_(*effective); !r) return fail(r.error());
+    }
+    if (auto r = install(effective, true); !r) return fail(r.error());
     log_.info("configuration re-applied (no config file)");
     if (on_reload_) on_reload_(true);
     return {};
@@ -110,6 +114,12 @@ Result<void> ControlPlane::reload() {
   if (kept && next->mode != kept->file_mode) kept.reset();
   std::swap(mode_override_, kept);
   auto effective = apply_overrides(*next);
+  if (before_install_) {
+    if (auto r = before_install_(*effective); !r) {
+      std::swap(mode_override_, kept);
+      return fail(r.error());
+    }
+  }
   if (auto r = install(effective, true); !r) {
     std::swap(mode_override_, kept);
     return fail(r.error());

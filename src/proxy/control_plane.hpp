@@ -39,6 +39,11 @@ class ControlPlane {
 
   /// Called after each reload attempt with its outcome (metrics).
   void on_reload(std::function<void(bool ok)> f) { on_reload_ = std::move(f); }
+  /// Called by reload() with the configuration about to be installed; an error fails the reload
+  /// and keeps the previous configuration (the MITM CA, §10.3).
+  void before_install(std::function<Result<void>(const Config&)> f) {
+    before_install_ = std::move(f);
+  }
   /// Called with each configuration installed by reload() (audit sinks follow the file).
   void on_installed(std::function<void(const Config&)> f) { on_installed_ = std::move(f); }
 
@@ -51,6 +56,7 @@ class ControlPlane {
   std::optional<std::filesystem::path> path_;
   std::function<void(bool)> on_reload_;
   std::function<void(const Config&)> on_installed_;
+  std::function<Result<void>(const Config&)> before_install_;
 
   mutable std::mutex mutex_;  // guards everything below
   std::shared_ptr<const Config> file_;

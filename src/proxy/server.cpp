@@ -12,6 +12,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/ssl.h>
+
 #include <thread>
 
 #include "admin/server.hpp"
@@ -21,10 +23,12 @@
 #include "core/interfaces.hpp"
 #include "http/responses.hpp"
 #include "http/session.hpp"
+#include "mitm/ca_store.hpp"
 #include "policy/snapshot.hpp"
 #include "proxy/admin_backend.hpp"
 #include "proxy/config_watcher.hpp"
 #include "proxy/control_plane.hpp"
+#include "proxy/mitm_provider.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/runtime.hpp"
 #include "socks/session.hpp"
@@ -46,6 +50,9 @@ Result<void> configure_upstream_tls(asio::ssl::context& ctx, const Config& cfg) 
                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                       asio::ssl::context::no_tlsv1_1,
                   ec);
+  // §10.4: towards the origin we speak HTTP/1.1 and say so (ALPN); same for https:// targets.
+  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(ctx.native_handle(), kAlpn, sizeof kAlpn);
   ctx.set_default_verify_paths(ec);
   if (ec) return make_error("config", "cannot load the system trust store: " + ec.message());
   if (cfg.extra_ca_certs) {
@@ -133,6 +140,12 @@ std::optional<policy::Endpoint> policy_endpoint(const tcp::endpoint& ep) {
 
 }  // namespace
 
+// Parameters by value: the coroutine runs on the mint pool after the caller's frame moved on.
+static asio::awaitable<std::shared_ptr<asio::ssl::context>> server_context_for(
+    std::shared_ptr<MitmProvider> mitm, core::CanonicalHost host) {
+  co_return mitm->server_context(host);
+}
+
 struct Server::Impl {
   std::shared_ptr<const Config> config;
   std::optional<std::filesystem::path> config_path;
@@ -147,6 +160,10 @@ struct Server::Impl {
   // Blocking control-plane work (reading and compiling a reloaded config, getifaddrs) runs here,
   // never on an I/O thread (SPEC §2, §3.6).
   asio::thread_pool control{1};
+  // Leaf minting for intercepted CONNECTs (~1 ms of signing per new host): off the I/O threads,
+  // and apart from the control thread so a burst of new hosts does not stall the admin API.
+  asio::thread_pool mint{1};
+  std::shared_ptr<MitmProvider> mitm;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::optional<tcp::acceptor> http_acceptor;
   std::optional<tcp::acceptor> socks_acceptor;
@@ -289,6 +306,7 @@ struct Server::Impl {
     // §15.4: what is queued reaches the sinks (≤ 2 s) before the process exits.
     if (auto pipeline = rt->audit()) pipeline->shutdown(2s);
     control.stop();
+    mint.stop();
     for (auto& g : guards) g.reset();
     for (auto& c : contexts) c->stop();
   }
@@ -342,6 +360,12 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   impl->control_plane->on_reload(
       [rt = impl->rt.get()](bool ok) { rt->metrics().count_reload(ok); });
   impl->rt->set_own_addresses(core::read_interface_addresses());
+  // §10.3: the CA is loaded (or created) whenever mitm = true, at start and at each reload; an
+  // error makes the start fail (exit 1) or the reload fail.
+  impl->mitm = std::make_shared<MitmProvider>(mitm::proxy_dir(mitm::state_home()));
+  if (auto r = impl->mitm->configure(*shared); !r) return r.error();
+  impl->control_plane->before_install(
+      [mitm = impl->mitm](const Config& next) { return mitm->configure(next); });
 
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) {
@@ -354,6 +378,10 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   }
   impl->session_ctx = std::unique_ptr<http::SessionContext>(
       new http::SessionContext{*impl->rt, impl->upstream_tls, impl->stopping, {}});
+  impl->session_ctx->mitm_tls = [mitm = impl->mitm, pool = impl->mint.get_executor()](
+                                    const core::CanonicalHost& host) {
+    return asio::co_spawn(pool, server_context_for(mitm, host), asio::use_awaitable);
+  };
   impl->socks_ctx =
       std::unique_ptr<socks::SessionContext>(new socks::SessionContext{*impl->rt, impl->stopping});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
