@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/child_env.hpp"
 #include "config/listener.hpp"
 #include "exit_codes.hpp"
 #include "mitm/ca_store.hpp"
@@ -17,38 +18,6 @@ namespace netfence::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr std::array kHttpProxyVars = {
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "WS_PROXY",
-    "WSS_PROXY",
-    "ws_proxy",
-    "wss_proxy",
-    "YARN_HTTP_PROXY",
-    "YARN_HTTPS_PROXY",
-    "npm_config_proxy",
-    "npm_config_http_proxy",
-    "npm_config_https_proxy",
-    "NPM_CONFIG_PROXY",
-    "NPM_CONFIG_HTTP_PROXY",
-    "NPM_CONFIG_HTTPS_PROXY",
-    "BUNDLE_HTTP_PROXY",
-    "BUNDLE_HTTPS_PROXY",
-    "PIP_PROXY",
-    "DOCKER_HTTP_PROXY",
-    "DOCKER_HTTPS_PROXY",
-};
-constexpr std::array kAllProxyVars = {"ALL_PROXY", "all_proxy", "FTP_PROXY", "ftp_proxy"};
-constexpr std::array kNoProxyVars = {"NO_PROXY",           "no_proxy",      "npm_config_noproxy",
-                                     "NPM_CONFIG_NOPROXY", "YARN_NO_PROXY", "BUNDLE_NO_PROXY"};
-constexpr std::string_view kNoProxyValue =
-    "localhost,127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16";
-constexpr std::array kCaBundleVars = {
-    "SSL_CERT_FILE",     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",    "PIP_CERT",
-    "npm_config_cafile", "NPM_CONFIG_CAFILE",  "AWS_CA_BUNDLE",  "CARGO_HTTP_CAINFO", "DENO_CERT"};
 
 void warn_if_no_roots(log::Logger& log, const std::optional<fs::path>& roots,
                       const std::string& where) {
@@ -174,17 +143,10 @@ int run_env(log::Logger& log, const Config& cfg, const fs::path& config_path, Sh
     return kExitUsage;
   }
 
-  std::vector<std::pair<std::string, std::string>> vars;
-  const std::string http_url = "http://" + plan->http->to_string();
-  for (const char* name : kHttpProxyVars) vars.emplace_back(name, http_url);
-  const std::string all_url = socks ? "socks5h://" + plan->socks5->to_string() : http_url;
-  for (const char* name : kAllProxyVars) vars.emplace_back(name, all_url);
-  for (const char* name : kNoProxyVars) vars.emplace_back(name, kNoProxyValue);
-  vars.emplace_back("NETFENCE_PROXY_ACTIVE", "1");
-  vars.emplace_back("CODEX_NETWORK_PROXY_ACTIVE", "1");
-  vars.emplace_back("CODEX_NETWORK_ALLOW_LOCAL_BINDING", cfg.allow_local_binding ? "1" : "0");
-  vars.emplace_back("ELECTRON_GET_USE_PROXY", "true");
-
+  api::ChildEnvInput input;
+  input.http_addr = plan->http->to_string();
+  if (socks) input.socks_addr = plan->socks5->to_string();
+  input.allow_local_binding = cfg.allow_local_binding;
   if (cfg.mitm) {
     const fs::path dir = mitm::proxy_dir(mitm::state_home());
     auto ca = mitm::load_or_create_ca(dir, true);
@@ -203,9 +165,10 @@ int run_env(log::Logger& log, const Config& cfg, const fs::path& config_path, Sh
       return kExitRuntime;
     }
     if (refreshed->rewritten) warn_if_no_roots(log, refreshed->roots, bundle_path.string());
-    for (const char* name : kCaBundleVars) vars.emplace_back(name, bundle_path.string());
-    vars.emplace_back("NODE_EXTRA_CA_CERTS", ca->cert_path.string());
+    input.ca_bundle = bundle_path.string();
+    input.ca_cert = ca->cert_path.string();
   }
+  const auto vars = api::child_environment(input);
 
   std::string text;
   for (const auto& [name, value] : vars) {

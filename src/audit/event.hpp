@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "netfence/audit.hpp"
 #include "netfence/config.hpp"
 #include "netfence/types.hpp"
 #include "policy/evaluate.hpp"
@@ -21,28 +22,11 @@ inline constexpr std::string_view kDefaultOriginator = "netfence";
 /// server.address of unix-socket events (the path itself never reaches an event).
 inline constexpr std::string_view kUnixSocketAddress = "unix-socket";
 
-enum class Scope : std::uint8_t { domain, non_domain };
+using Scope = ::netfence::AuditScope;
 std::string_view to_string(Scope s) noexcept;
 
-/// Exactly the §15.2 fields, in order. Optional metadata is omitted from encodings when unset.
-struct AuditEvent {
-  std::string timestamp;            // event.timestamp: 24 chars, ms, truncated, Z
-  std::int64_t time_unix_nano = 0;  // the same instant, for OTLP timeUnixNano
-  std::optional<std::string> conversation_id, app_version, auth_mode, originator, user_account_id,
-      user_email, terminal_type, model, slug;
-  Scope scope = Scope::domain;
-  Verdict decision = Verdict::deny;
-  DecisionSource source = DecisionSource::baseline_policy;
-  std::string reason;
-  Protocol protocol = Protocol::http;  // never unix_socket: those events say http (compat)
-  std::string server_address;
-  std::uint16_t server_port = 0;
-  std::string method;          // the method, "CONNECT", or "none"
-  std::string client_address;  // "ip:port" or "unknown"
-  bool override_allow = false;
-
-  friend bool operator==(const AuditEvent&, const AuditEvent&) = default;
-};
+/// The public event (netfence/audit.hpp) under the name this module always used.
+using AuditEvent = ::netfence::AuditEvent;
 
 /// What a front end knows about the request beyond the decision's facts.
 struct EventContext {

@@ -12,26 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "netfence/blocked.hpp"
 #include "netfence/types.hpp"
 
 namespace netfence::observe {
 
 /// One refusal, with the §14 fields in §14 order.
-struct BlockedEntry {
-  std::string host;                   // canonical host (SPEC §4), or "unix-socket"
-  std::string reason;                 // a §6.4 reason or the decider's (normalised) reason
-  std::optional<std::string> client;  // peer "ip:port"; JSON null when unknown
-  std::optional<std::string> method;  // HTTP method or "CONNECT"; JSON null for SOCKS5
-  Mode mode = Mode::full;             // the mode in force
-  Protocol protocol = Protocol::http;
-  Verdict decision = Verdict::deny;  // deny or ask
-  DecisionSource source = DecisionSource::baseline_policy;
-  std::uint16_t port = 0;
-  std::int64_t timestamp = 0;        // Unix seconds
-  std::optional<std::string> label;  // proxy-auth / SOCKS5 user name; omitted from JSON if absent
-
-  friend bool operator==(const BlockedEntry&, const BlockedEntry&) = default;
-};
+/// The public entry type (netfence/blocked.hpp) under the name this module always used.
+using BlockedEntry = ::netfence::BlockedRequest;
 
 /// Called with each entry after it has been recorded.
 using BlockedObserver = std::function<void(const BlockedEntry&)>;

@@ -1,5 +1,7 @@
 #include "proxy/control_plane.hpp"
 
+#include <algorithm>
+
 #include "core/address_class.hpp"
 #include "core/interfaces.hpp"
 #include "policy/snapshot.hpp"
@@ -38,7 +40,47 @@ std::shared_ptr<const Config> ControlPlane::effective() const {
 std::shared_ptr<const Config> ControlPlane::apply_overrides(const Config& file) const {
   auto out = std::make_shared<Config>(file);
   if (mode_override_) out->mode = mode_override_->mode;
+  if (metadata_) out->audit_metadata = *metadata_;
+  // The overlay in the order it was added; each entry wins over an identical pattern in the
+  // other list (the reference's upsert). File entries are compared in normalised form.
+  auto normalised = [](const std::string& raw, policy::PatternList list) {
+    auto c = policy::compile_pattern(raw, list);
+    return c ? c->pattern.text() : raw;
+  };
+  for (const auto& e : overlay_) {
+    auto& mine = e.list == policy::PatternList::allowed ? out->allowed_domains : out->denied_domains;
+    auto& other =
+        e.list == policy::PatternList::allowed ? out->denied_domains : out->allowed_domains;
+    const auto other_list = e.list == policy::PatternList::allowed ? policy::PatternList::denied
+                                                                   : policy::PatternList::allowed;
+    std::erase_if(other, [&](const std::string& p) { return normalised(p, other_list) == e.pattern; });
+    const bool present = std::any_of(mine.begin(), mine.end(), [&](const std::string& p) {
+      return normalised(p, e.list) == e.pattern;
+    });
+    if (!present) mine.push_back(e.pattern);
+  }
   return out;
+}
+
+Result<void> ControlPlane::add_pattern(policy::PatternList list, std::string_view pattern) {
+  auto compiled = policy::compile_pattern(pattern, list);
+  const char* key = list == policy::PatternList::allowed ? "allowed_domains" : "denied_domains";
+  if (!compiled) return make_error("config", std::string(key) + ": " + compiled.error().message);
+  std::lock_guard lock(mutex_);
+  const std::string text = compiled->pattern.text();
+  std::erase_if(overlay_, [&](const OverlayEntry& e) { return e.pattern == text; });
+  overlay_.push_back({list, text});
+  if (auto r = install(apply_overrides(*file_), false); !r) {
+    overlay_.pop_back();
+    return r.error();
+  }
+  log_.info(std::string("runtime ") + key + " += " + text);
+  return {};
+}
+
+void ControlPlane::set_audit_metadata(AuditMetadata metadata) {
+  std::lock_guard lock(mutex_);
+  metadata_ = std::move(metadata);
 }
 
 Result<void> ControlPlane::install(std::shared_ptr<const Config> effective, bool new_resolver) {

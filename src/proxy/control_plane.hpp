@@ -12,6 +12,7 @@
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
 #include "netfence/config.hpp"
+#include "policy/pattern.hpp"
 #include "netfence/result.hpp"
 #include "runtime/runtime.hpp"
 
@@ -33,6 +34,12 @@ class ControlPlane {
 
   /// POST /mode: remembered with the file's `mode` at this moment (§3.7).
   Result<void> set_mode(Mode mode);
+
+  /// Library overlay (SPEC §3.7, §16): validates and normalises `pattern` (§5), removes an
+  /// identical pattern from the other list, and re-applies it on top of every reloaded file.
+  Result<void> add_pattern(policy::PatternList list, std::string_view pattern);
+  /// Builder audit_metadata(): replaces the file's [network.audit_metadata], also on reload.
+  void set_audit_metadata(AuditMetadata metadata);
 
   /// The configuration in force (file + runtime overrides).
   std::shared_ptr<const Config> effective() const;
@@ -66,6 +73,12 @@ class ControlPlane {
     Mode file_mode;  // the file's value when the override was set
   };
   std::optional<ModeOverride> mode_override_;
+  struct OverlayEntry {
+    policy::PatternList list;
+    std::string pattern;  // normalised
+  };
+  std::vector<OverlayEntry> overlay_;
+  std::optional<AuditMetadata> metadata_;
 };
 
 }  // namespace netfence::proxy

@@ -120,6 +120,18 @@ std::vector<std::shared_ptr<audit::AuditSink>> audit_sinks(const Config& cfg,
   return sinks;
 }
 
+// An embedding application's sink on the audit thread (SPEC §16).
+class PublicSinkAdapter final : public audit::AuditSink {
+ public:
+  explicit PublicSinkAdapter(std::shared_ptr<::netfence::AuditSink> sink) : sink_(std::move(sink)) {}
+  void write(const std::vector<AuditEvent>& events) override {
+    for (const auto& e : events) sink_->write(e);
+  }
+
+ private:
+  std::shared_ptr<::netfence::AuditSink> sink_;
+};
+
 // "ip:port" with IPv6 bracketed, for the /config listener URLs.
 std::string endpoint_url_host(const policy::Endpoint& ep) {
   const std::string ip = ep.ip.to_string();
@@ -174,6 +186,8 @@ struct Server::Impl {
   std::unique_ptr<AdminBackendImpl> admin_backend;
   std::unique_ptr<admin::AdminContext> admin_ctx;
   std::once_flag shutdown_once;
+  ServerOptions options;
+  std::string http_bound, socks_bound, admin_bound;  // set by bind(), then constant
   // Registered before the first "listening" line: a supervisor that signals as soon as it sees
   // that line must reach our handler, not the default action.
   std::optional<asio::signal_set> signal_set;
@@ -317,10 +331,13 @@ Server::~Server() = default;
 
 Result<std::unique_ptr<Server>> Server::create(Config config,
                                                std::optional<std::filesystem::path> config_path,
-                                               log::Logger& logger) {
+                                               log::Logger& logger, ServerOptions options) {
   auto impl = std::make_unique<Impl>(logger);
   impl->config_path = std::move(config_path);
-  auto plan = config::plan_listeners(config);
+  impl->options = std::move(options);
+  const ServerOptions& opts = impl->options;
+  if (opts.audit_metadata) config.audit_metadata = *opts.audit_metadata;
+  auto plan = config::plan_listeners(config, opts.http_addr, opts.socks_addr, opts.admin_addr);
   if (!plan) return plan.error();
   impl->plan = std::move(plan.value());
   auto shared = std::make_shared<const Config>(std::move(config));
@@ -333,17 +350,25 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   impl->rt = std::make_unique<runtime::Runtime>(logger, snap.value(), resolver.value());
   impl->control_plane =
       std::make_unique<ControlPlane>(logger, *impl->rt, shared, impl->config_path);
+  if (opts.audit_metadata) impl->control_plane->set_audit_metadata(*opts.audit_metadata);
+  impl->rt->set_decider(opts.decider);
+  if (opts.blocked_observer) impl->rt->set_blocked_observer(opts.blocked_observer);
+  std::vector<std::shared_ptr<audit::AuditSink>> public_sinks;
+  for (const auto& s : opts.audit_sinks) {
+    if (s) public_sinks.push_back(std::make_shared<PublicSinkAdapter>(s));
+  }
   {
     std::optional<Error> audit_error;
     auto sinks = audit_sinks(*shared, impl->rt->metrics(), logger, &audit_error);
     if (audit_error) return *audit_error;
+    sinks.insert(sinks.end(), public_sinks.begin(), public_sinks.end());
     auto pipeline =
         std::make_shared<audit::Pipeline>(shared->audit.queue_size, impl->rt->metrics());
     pipeline->set_sinks(std::move(sinks));
     impl->rt->set_audit(std::move(pipeline));
   }
   // Sinks are rebuilt only when [network.audit] changed, so a reload does not reconnect them.
-  impl->control_plane->on_installed([rt = impl->rt.get(), &logger,
+  impl->control_plane->on_installed([rt = impl->rt.get(), &logger, public_sinks,
                                      last = std::make_shared<AuditConfig>(shared->audit)](
                                         const Config& next) {
     auto pipeline = rt->audit();
@@ -355,7 +380,9 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
                       a.batch_timeout_ms == last->batch_timeout_ms;
     if (same) return;
     *last = a;
-    pipeline->set_sinks(audit_sinks(next, rt->metrics(), logger, nullptr));
+    auto sinks = audit_sinks(next, rt->metrics(), logger, nullptr);
+    sinks.insert(sinks.end(), public_sinks.begin(), public_sinks.end());
+    pipeline->set_sinks(std::move(sinks));
   });
   impl->control_plane->on_reload(
       [rt = impl->rt.get()](bool ok) { rt->metrics().count_reload(ok); });
@@ -389,7 +416,7 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
 
 Result<void> Server::bind() {
   auto& im = *impl_;
-  im.signal_set.emplace(im.main(), SIGINT, SIGTERM, SIGHUP);
+  if (im.options.handle_signals) im.signal_set.emplace(im.main(), SIGINT, SIGTERM, SIGHUP);
   auto write = [&im](const config::LogLine& line, const std::string& text) {
     im.log.write(line.level == config::LogLevel::warn ? log::Level::warn : log::Level::info, text);
   };
@@ -411,7 +438,8 @@ Result<void> Server::bind() {
     if (!acceptor) return acceptor.error();
     boost::system::error_code ec;
     const auto bound = acceptor->local_endpoint(ec);
-    im.log.info("HTTP proxy listening on " + runtime::endpoint_text(bound));
+    im.http_bound = runtime::endpoint_text(bound);
+    im.log.info("HTTP proxy listening on " + im.http_bound);
     http_ep = policy_endpoint(bound);
     bound_notices("HTTP proxy", http_ep);
     im.http_acceptor.emplace(std::move(acceptor.value()));
@@ -421,7 +449,8 @@ Result<void> Server::bind() {
     if (!acceptor) return acceptor.error();
     boost::system::error_code ec;
     const auto bound = acceptor->local_endpoint(ec);
-    im.log.info("SOCKS5 proxy listening on " + runtime::endpoint_text(bound));
+    im.socks_bound = runtime::endpoint_text(bound);
+    im.log.info("SOCKS5 proxy listening on " + im.socks_bound);
     socks_ep = policy_endpoint(bound);
     bound_notices("SOCKS5 proxy", socks_ep);
     im.socks_acceptor.emplace(std::move(acceptor.value()));
@@ -439,7 +468,8 @@ Result<void> Server::bind() {
     if (!acceptor) return acceptor.error();
     boost::system::error_code ec;
     const auto bound = acceptor->local_endpoint(ec);
-    im.log.info("admin API listening on " + runtime::endpoint_text(bound));
+    im.admin_bound = runtime::endpoint_text(bound);
+    im.log.info("admin API listening on " + im.admin_bound);
     admin_ep = policy_endpoint(bound);
     bound_notices("admin API", admin_ep);
     im.admin_acceptor.emplace(std::move(acceptor.value()));
@@ -468,7 +498,7 @@ Result<void> Server::run() {
     asio::co_spawn(im.main(), im.accept_loop(*im.admin_acceptor, Impl::Listener::admin),
                    asio::detached);
   }
-  asio::co_spawn(im.main(), im.signals(), asio::detached);
+  if (im.signal_set) asio::co_spawn(im.main(), im.signals(), asio::detached);
   if (im.config_path) {
     asio::co_spawn(im.main(),
                    watch_config_file(
@@ -487,5 +517,11 @@ Result<void> Server::run() {
 }
 
 void Server::shutdown(std::chrono::milliseconds grace) { impl_->begin_shutdown(grace); }
+
+std::string Server::http_addr() const { return impl_->http_bound; }
+std::string Server::socks_addr() const { return impl_->socks_bound; }
+std::string Server::admin_addr() const { return impl_->admin_bound; }
+ControlPlane& Server::control_plane() { return *impl_->control_plane; }
+runtime::Runtime& Server::runtime() { return *impl_->rt; }
 
 }  // namespace netfence::proxy

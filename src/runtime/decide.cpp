@@ -4,8 +4,11 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <variant>
 
 namespace netfence::runtime {
 namespace asio = boost::asio;
@@ -84,9 +87,88 @@ void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestF
   rt.blocked().record(std::move(e));
 }
 
+namespace {
+
+// One outstanding decider question. Lives on the session's executor; the user's callback only
+// posts there, so the timer is touched on one thread only.
+struct DeciderWait {
+  explicit DeciderWait(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::optional<Decision> answer;
+  bool finished = false;
+};
+
+policy::DeciderAnswer to_answer(const Decision& d) {
+  if (std::holds_alternative<Allow>(d)) return {Verdict::allow, {}};
+  const Deny& no = std::get<Deny>(d);
+  // §16: whatever `source` the decider set, the refusal is reported with source `decider`
+  // (evaluate() does that); an empty or bad reason becomes policy_denied there too.
+  return {no.decision == PolicyDecision::ask ? Verdict::ask : Verdict::deny, no.reason};
+}
+
+PolicyRequest make_policy_request(Runtime& rt, const policy::RequestFacts& facts,
+                                  const Requester& who) {
+  PolicyRequest req;
+  req.protocol = facts.protocol;
+  req.host = facts.host->text;
+  req.port = facts.port;
+  if (!who.client.empty()) req.client_addr = who.client;
+  if (!facts.method.empty()) req.method = std::string(facts.method);
+  if (!who.label.empty()) {
+    req.label = who.label;
+    if (auto ctx = rt.label_context(who.label)) {
+      req.command = std::move(ctx->command);
+      req.exec_policy_hint = std::move(ctx->exec_policy_hint);
+    }
+  }
+  return req;
+}
+
+// SPEC §6.5/§16: the decider is called here (an I/O thread) and must not block; its callback
+// may come synchronously or later from any thread. The first call counts; later ones, calls
+// after the deadline, a decider that throws or never answers → deny policy_denied.
+asio::awaitable<policy::DeciderAnswer> ask_decider(Runtime& rt, const PolicyDecider& decider,
+                                                   PolicyRequest req,
+                                                   std::chrono::milliseconds timeout) {
+  const auto ex = co_await asio::this_coro::executor;
+  auto wait = std::make_shared<DeciderWait>(ex);
+  wait->timer.expires_after(timeout);
+  auto called = std::make_shared<std::atomic<bool>>(false);
+  DecisionCallback done = [weak = std::weak_ptr<DeciderWait>(wait), ex,
+                           called](Decision d) mutable {
+    if (called->exchange(true)) return;  // exactly once
+    asio::post(ex, [weak, d = std::move(d)]() mutable {
+      auto w = weak.lock();
+      if (!w || w->finished) return;  // too late
+      w->answer = std::move(d);
+      w->timer.cancel();
+    });
+  };
+  bool threw = false;
+  try {
+    decider(req, std::move(done));
+  } catch (...) {
+    threw = true;
+  }
+  if (!threw) co_await wait->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  wait->finished = true;
+  if (threw) {
+    rt.log().warn("policy decider threw for host=" + req.host + "; denied");
+  } else if (!wait->answer) {
+    rt.log().warn("policy decider did not answer within " + std::to_string(timeout.count()) +
+                  " ms for host=" + req.host + "; denied");
+  }
+  if (threw || !wait->answer) co_return policy::DeciderAnswer{Verdict::deny, "policy_denied"};
+  co_return to_answer(*wait->answer);
+}
+
+}  // namespace
+
 asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& snapshot,
                                          policy::RequestFacts facts, const Requester& who) {
   auto env = rt.environment();
+  auto decider = rt.decider();
+  if (decider) facts.decider_installed = true;
   for (int round = 0; round < 3; ++round) {
     policy::Outcome o = policy::evaluate(snapshot, env.env, facts);
     if (o.need == policy::Need::nothing) {
@@ -104,8 +186,12 @@ asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& sn
       rt.metrics().observe_dns(std::chrono::steady_clock::now() - started);
       facts.resolution =
           policy::Resolution{r.ok() ? std::move(r.addresses) : std::vector<core::IpAddress>{}};
+    } else if (decider) {
+      const auto timeout = std::chrono::milliseconds(
+          snapshot.config ? snapshot.config->decider_timeout_ms : 30000);
+      facts.decider =
+          co_await ask_decider(rt, *decider, make_policy_request(rt, facts, who), timeout);
     } else {
-      // No decider is installed by the front ends yet; refuse as an unanswered decider would.
       facts.decider = policy::DeciderAnswer{Verdict::deny, "policy_denied"};
     }
   }

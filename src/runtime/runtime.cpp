@@ -138,4 +138,16 @@ void Runtime::set_blocked_observer(observe::BlockedObserver observer) {
   });
 }
 
+void Runtime::register_label(std::string label, LabelContext ctx) {
+  std::lock_guard lock(mutex_);
+  labels_[std::move(label)] = std::move(ctx);
+}
+
+std::optional<LabelContext> Runtime::label_context(const std::string& label) const {
+  std::lock_guard lock(mutex_);
+  auto it = labels_.find(label);
+  if (it == labels_.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace netfence::runtime

@@ -18,6 +18,7 @@
 #include "core/ip_address.hpp"
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
+#include "netfence/decider.hpp"
 #include "observe/blocked_history.hpp"
 #include "observe/metrics.hpp"
 #include "policy/evaluate.hpp"
@@ -64,6 +65,15 @@ class Runtime {
   /// on the audit thread (directly on the recording thread when no pipeline is installed).
   void set_blocked_observer(observe::BlockedObserver observer);
 
+  /// The library's policy decider (SPEC §6.5, §16); null when none is installed.
+  std::shared_ptr<const PolicyDecider> decider() const { return decider_.load(); }
+  void set_decider(PolicyDecider d) {
+    decider_.store(d ? std::make_shared<const PolicyDecider>(std::move(d)) : nullptr);
+  }
+  /// register_label (SPEC §16): context attached to requests carrying `label`.
+  void register_label(std::string label, LabelContext ctx);
+  std::optional<LabelContext> label_context(const std::string& label) const;
+
   /// max_connections accounting (HTTP + SOCKS5). false: the caller answers 503 and closes (and
   /// the rejection is counted).
   bool try_acquire_connection(observe::Listener listener);
@@ -86,6 +96,7 @@ class Runtime {
   std::atomic<std::shared_ptr<audit::Pipeline>> audit_;
   std::atomic<std::shared_ptr<const policy::Snapshot>> snapshot_;
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::shared_ptr<const PolicyDecider>> decider_;
 
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<dns::Resolver> resolver_;
@@ -97,6 +108,7 @@ class Runtime {
   };
   std::unordered_map<std::uint64_t, Tunnel> tunnels_;
   std::uint64_t next_tunnel_id_ = 1;
+  std::unordered_map<std::string, LabelContext> labels_;
 };
 
 /// RAII slot for one client connection under max_connections.
