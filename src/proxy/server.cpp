@@ -415,6 +415,21 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
 }
 
 Result<void> Server::bind() {
+  auto bound = bind_all();
+  if (!bound) {
+    // §16: every listener or none; the ones already bound are closed again.
+    auto& im = *impl_;
+    im.http_acceptor.reset();
+    im.socks_acceptor.reset();
+    im.admin_acceptor.reset();
+    im.http_bound.clear();
+    im.socks_bound.clear();
+    im.admin_bound.clear();
+  }
+  return bound;
+}
+
+Result<void> Server::bind_all() {
   auto& im = *impl_;
   if (im.options.handle_signals) im.signal_set.emplace(im.main(), SIGINT, SIGTERM, SIGHUP);
   auto write = [&im](const config::LogLine& line, const std::string& text) {

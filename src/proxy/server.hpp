@@ -65,6 +65,7 @@ class Server {
  private:
   struct Impl;
   explicit Server(std::unique_ptr<Impl> impl);
+  Result<void> bind_all();
   std::unique_ptr<Impl> impl_;
 };
 

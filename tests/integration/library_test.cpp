@@ -1,0 +1,456 @@
+// The embeddable library end to end (SPEC §16, §6.5, §3.7, §14): a NetworkProxy built in this
+// process, driven with curl and raw sockets against a local origin, a stub DNS server for
+// hermetic resolution, and a decider, audit sink and blocked observer written here.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "netfence/netfence.hpp"
+#include "origin_server.hpp"
+#include "proxy_fixture.hpp"
+#include "stub_dns_server.hpp"
+
+namespace netfence::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Collects audit events (audit thread) for the test thread.
+class RecordingSink : public AuditSink {
+ public:
+  void write(const AuditEvent& e) noexcept override {
+    std::lock_guard lock(m_);
+    events_.push_back(e);
+    cv_.notify_all();
+  }
+  bool wait_for(std::size_t n, std::chrono::milliseconds t = 5s) {
+    std::unique_lock lock(m_);
+    return cv_.wait_for(lock, t, [&] { return events_.size() >= n; });
+  }
+  std::vector<AuditEvent> events() {
+    std::lock_guard lock(m_);
+    return events_;
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::vector<AuditEvent> events_;
+};
+
+class Library : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dns_ = std::make_unique<StubDnsServer>();
+    origin_ = std::make_unique<OriginServer>();
+    o_ = authority("origin.test", origin_->port());
+  }
+  void TearDown() override {
+    handle_.reset();
+    proxy_.reset();
+  }
+
+  // Nothing on the allowlist: every name is `not_allowed` and goes to the decider.
+  Config base(const std::string& extra = "") const {
+    auto cfg = load_config_from_string(
+        "[network]\nenabled = true\nallow_upstream_proxy = false\n"
+        "allow_local_binding = true\n"
+        "dns_servers = [\"" +
+            dns_->address() +
+            "\"]\n"
+            "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"], \"other.test\" = [\"127.0.0.1\"] }\n" +
+            extra,
+        "test.toml");
+    EXPECT_TRUE(cfg.ok()) << (cfg.ok() ? "" : cfg.error().message);
+    return cfg.ok() ? cfg.value() : Config{};
+  }
+
+  NetworkProxyBuilder builder(Config cfg) {
+    auto b = NetworkProxy::builder();
+    b.config(std::move(cfg)).http_addr("127.0.0.1:0").socks_addr("127.0.0.1:0").admin_addr(
+        "127.0.0.1:0");
+    return b;
+  }
+
+  void start(NetworkProxyBuilder&& b) { start(b); }
+  void start(NetworkProxyBuilder& b) {
+    b.audit_sink(sink_);
+    auto built = b.build();
+    ASSERT_TRUE(built.ok()) << built.error().message;
+    proxy_ = std::make_unique<NetworkProxy>(std::move(built.value()));
+    auto h = proxy_->run();
+    ASSERT_TRUE(h.ok()) << h.error().message;
+    handle_ = std::make_unique<ProxyHandle>(std::move(h.value()));
+    ASSERT_FALSE(proxy_->http_addr().empty());
+  }
+
+  // curl through the HTTP proxy; the status on the last line.
+  CurlResult get(const std::string& url, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"-x", "http://" + proxy_->http_addr(), "-w", "\n%{http_code}"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(url);
+    return curl(args);
+  }
+  static std::string status_of(const CurlResult& r) {
+    const auto nl = r.out.rfind('\n');
+    return nl == std::string::npos ? r.out : r.out.substr(nl + 1);
+  }
+
+  std::unique_ptr<StubDnsServer> dns_;
+  std::unique_ptr<OriginServer> origin_;
+  std::string o_;
+  std::shared_ptr<RecordingSink> sink_ = std::make_shared<RecordingSink>();
+  std::unique_ptr<NetworkProxy> proxy_;
+  std::unique_ptr<ProxyHandle> handle_;
+};
+
+// §6.5: an Allow turns not_allowed into allow (recorded as an override, source decider); the
+// decider sees the canonical request.
+TEST_F(Library, DeciderAllowIsAnOverride) {
+  std::mutex m;
+  std::vector<PolicyRequest> seen;
+  start(builder(base()).policy_decider([&](const PolicyRequest& r, DecisionCallback done) {
+    {
+      std::lock_guard lock(m);
+      seen.push_back(r);
+    }
+    done(Allow{});
+  }));
+  auto r = get("http://ORIGIN.test:" + std::to_string(origin_->port()) + "/x");
+  EXPECT_EQ(status_of(r), "200") << r.out << r.err;
+  EXPECT_EQ(origin_->request_count(), 1u);
+  {
+    std::lock_guard lock(m);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].protocol, Protocol::http);
+    EXPECT_EQ(seen[0].host, "origin.test");
+    EXPECT_EQ(seen[0].port, origin_->port());
+    EXPECT_EQ(seen[0].method, "GET");
+    ASSERT_TRUE(seen[0].client_addr);
+    EXPECT_EQ(seen[0].client_addr->rfind("127.0.0.1:", 0), 0u);
+    EXPECT_FALSE(seen[0].label);
+  }
+  ASSERT_TRUE(sink_->wait_for(1));
+  const AuditEvent e = sink_->events()[0];
+  EXPECT_EQ(e.decision, Verdict::allow);
+  EXPECT_EQ(e.source, DecisionSource::decider);
+  EXPECT_TRUE(e.override_allow);
+  EXPECT_EQ(e.server_address, "origin.test");
+}
+
+// §6.5: Deny/Ask end the evaluation with source decider; reasons are normalised.
+TEST_F(Library, DeciderDenyAndAsk) {
+  start(builder(base()).policy_decider([](const PolicyRequest& r, DecisionCallback done) {
+    if (r.host == "origin.test") return done(deny("needs approval"));
+    done(ask(""));
+  }));
+  auto r = get("http://" + o_ + "/");
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("\"reason\":\"needs approval\",\"decision\":\"deny\",\"source\":\"decider\""),
+            std::string::npos)
+      << r.out;
+  r = get("http://" + authority("other.test", origin_->port()) + "/");
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("\"reason\":\"policy_denied\",\"decision\":\"ask\",\"source\":\"decider\""),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(origin_->request_count(), 0u);
+  const auto blocked = proxy_->blocked_snapshot();
+  ASSERT_EQ(blocked.size(), 2u);
+  EXPECT_EQ(blocked[0].reason, "needs approval");
+  EXPECT_EQ(blocked[1].decision, Verdict::ask);
+  EXPECT_EQ(blocked[1].source, DecisionSource::decider);
+}
+
+// §6.5: never consulted for denied, not_allowed_local, allowed hosts or mode refusals.
+TEST_F(Library, DeciderOnlyForNotAllowed) {
+  std::atomic<int> calls{0};
+  Config cfg = base("allowed_domains = [\"origin.test\"]\ndenied_domains = [\"other.test\"]\n");
+  cfg.allow_local_binding = false;
+  start(builder(cfg).policy_decider([&](const PolicyRequest&, DecisionCallback done) {
+    ++calls;
+    done(Allow{});
+  }));
+  EXPECT_EQ(status_of(get("http://" + authority("other.test", origin_->port()) + "/")), "403");
+  // origin.test is allowed by the list but resolves to loopback: not_allowed_local.
+  auto r = get("http://" + o_ + "/");
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("not_allowed_local"), std::string::npos) << r.out;
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST_F(Library, DeciderNotConsultedForModeRefusals) {
+  std::atomic<int> calls{0};
+  start(builder(base("allowed_domains = [\"origin.test\"]\nmode = \"limited\"\n"))
+            .policy_decider([&](const PolicyRequest&, DecisionCallback done) {
+              ++calls;
+              done(Allow{});
+            }));
+  auto r = get("http://" + o_ + "/", {"-X", "POST", "-d", "x"});
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("method_not_allowed"), std::string::npos) << r.out;
+  EXPECT_EQ(calls.load(), 0);
+}
+
+// §6.5/§16: no answer within decider_timeout_ms → policy_denied; a late callback is ignored.
+TEST_F(Library, DeciderTimeoutAndLateCallback) {
+  std::mutex m;
+  std::vector<DecisionCallback> parked;
+  start(builder(base("decider_timeout_ms = 200\n"))
+            .policy_decider([&](const PolicyRequest&, DecisionCallback done) {
+              std::lock_guard lock(m);
+              parked.push_back(std::move(done));
+            }));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = get("http://" + o_ + "/");
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("\"reason\":\"policy_denied\""), std::string::npos) << r.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  {
+    std::lock_guard lock(m);
+    ASSERT_EQ(parked.size(), 1u);
+    parked[0](Allow{});  // too late: ignored, no crash
+    parked[0](Allow{});
+  }
+  EXPECT_EQ(origin_->request_count(), 0u);
+}
+
+// §16: the first call counts (synchronous double call); exceptions deny.
+TEST_F(Library, DeciderExactlyOnceAndExceptions) {
+  start(builder(base()).policy_decider([](const PolicyRequest& r, DecisionCallback done) {
+    if (r.host == "other.test") throw std::runtime_error("boom");
+    done(Allow{});
+    done(deny("second call"));
+  }));
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "200");
+  auto r = get("http://" + authority("other.test", origin_->port()) + "/");
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("\"reason\":\"policy_denied\",\"decision\":\"deny\",\"source\":\"decider\""),
+            std::string::npos)
+      << r.out;
+}
+
+// §16: the callback may come later from another thread.
+TEST_F(Library, DeciderAnswersFromAnotherThread) {
+  start(builder(base()).policy_decider([](const PolicyRequest&, DecisionCallback done) {
+    std::thread([done = std::move(done)] {
+      std::this_thread::sleep_for(50ms);
+      done(Allow{});
+    }).detach();
+  }));
+  EXPECT_EQ(status_of(get("http://" + o_ + "/a")), "200");
+  EXPECT_EQ(status_of(get("http://" + o_ + "/b")), "200");
+  EXPECT_EQ(origin_->request_count(), 2u);
+}
+
+// §16 labels: the Proxy-Authorization user name is the label; register_label adds command and
+// exec_policy_hint; the label reaches the blocked history; the header is not forwarded.
+TEST_F(Library, LabelsReachTheDeciderAndHistory) {
+  std::mutex m;
+  std::vector<PolicyRequest> seen;
+  start(builder(base()).policy_decider([&](const PolicyRequest& r, DecisionCallback done) {
+    {
+      std::lock_guard lock(m);
+      seen.push_back(r);
+    }
+    if (r.command && r.command->starts_with("git fetch ")) return done(Allow{});
+    done(ask("not_allowed"));
+  }));
+  proxy_->register_label("agent-7", {"git fetch origin", "approved"});
+  auto r = get("http://" + o_ + "/", {"--proxy-user", "agent-7:anything"});
+  EXPECT_EQ(status_of(r), "200") << r.out;
+  ASSERT_EQ(origin_->request_count(), 1u);
+  for (const auto& [name, value] : origin_->requests()[0].headers) {
+    EXPECT_NE(name, "proxy-authorization");
+  }
+  r = get("http://" + o_ + "/", {"--proxy-user", "agent-8:x"});
+  EXPECT_EQ(status_of(r), "403");
+  std::lock_guard lock(m);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].label, "agent-7");
+  EXPECT_EQ(seen[0].command, "git fetch origin");
+  EXPECT_EQ(seen[0].exec_policy_hint, "approved");
+  EXPECT_EQ(seen[1].label, "agent-8");
+  EXPECT_FALSE(seen[1].command);
+  const auto blocked = proxy_->drain_blocked();
+  ASSERT_EQ(blocked.size(), 1u);
+  EXPECT_EQ(blocked[0].label, "agent-8");
+  EXPECT_EQ(blocked[0].reason, "not_allowed");
+  EXPECT_EQ(blocked[0].decision, Verdict::ask);
+  EXPECT_TRUE(proxy_->drain_blocked().empty());
+}
+
+// §14/§16: the observer receives each entry on the audit thread.
+TEST_F(Library, BlockedObserver) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<BlockedRequest> got;
+  const auto caller = std::this_thread::get_id();
+  std::atomic<bool> on_caller{false};
+  auto b = builder(base());
+  b.blocked_observer([&](const BlockedRequest& e) {
+    if (std::this_thread::get_id() == caller) on_caller = true;
+    std::lock_guard lock(m);
+    got.push_back(e);
+    cv.notify_all();
+  });
+  start(b);
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "403");
+  std::unique_lock lock(m);
+  ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return !got.empty(); }));
+  EXPECT_EQ(got[0].host, "origin.test");
+  EXPECT_EQ(got[0].reason, "not_allowed");
+  EXPECT_EQ(got[0].protocol, Protocol::http);
+  EXPECT_FALSE(on_caller.load());
+}
+
+// §3.7/§16: the runtime overlay, with the upsert between the lists; invalid patterns refused.
+TEST_F(Library, AddAllowedAndDeniedDomains) {
+  start(builder(base()));
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "403");
+  ASSERT_TRUE(proxy_->add_allowed_domain("ORIGIN.test").ok());
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "200");
+  auto cfg = proxy_->current_config();
+  EXPECT_EQ(cfg.allowed_domains, std::vector<std::string>{"origin.test"});
+  ASSERT_TRUE(proxy_->add_denied_domain("origin.test").ok());
+  auto r = get("http://" + o_ + "/");
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("\"reason\":\"denied\""), std::string::npos) << r.out;
+  cfg = proxy_->current_config();
+  EXPECT_TRUE(cfg.allowed_domains.empty());
+  EXPECT_EQ(cfg.denied_domains, std::vector<std::string>{"origin.test"});
+  auto bad = proxy_->add_allowed_domain("exa mple.com");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, "config");
+  EXPECT_NE(bad.error().message.find("contains a space"), std::string::npos)
+      << bad.error().message;
+  EXPECT_FALSE(proxy_->add_denied_domain("*").ok());
+}
+
+// §16: set_mode and current_config (real listener ports, runtime mode).
+TEST_F(Library, SetModeAndCurrentConfig) {
+  start(builder(base("allowed_domains = [\"origin.test\"]\n")));
+  ASSERT_TRUE(proxy_->set_mode(Mode::limited).ok());
+  auto r = get("http://" + o_ + "/", {"-X", "POST", "-d", "x"});
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("method_not_allowed"), std::string::npos);
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "200");
+  const Config cfg = proxy_->current_config();
+  EXPECT_EQ(cfg.mode, Mode::limited);
+  EXPECT_EQ(cfg.proxy_url, "http://" + proxy_->http_addr());
+  EXPECT_EQ(cfg.admin_url, "http://" + proxy_->admin_addr());
+  // The scheme is the configured one (as GET /config shows it), the address the bound one.
+  EXPECT_TRUE(cfg.socks_url.ends_with("://" + proxy_->socks_addr())) << cfg.socks_url;
+}
+
+// §17 through §16: the child environment names the real ports.
+TEST_F(Library, ChildEnvironment) {
+  start(builder(base()));
+  const auto env = proxy_->child_environment();
+  ASSERT_FALSE(env.empty());
+  EXPECT_EQ(env.front(), std::make_pair(std::string("HTTP_PROXY"), "http://" + proxy_->http_addr()));
+  auto find = [&](const std::string& name) -> std::string {
+    for (const auto& [n, v] : env) {
+      if (n == name) return v;
+    }
+    return "";
+  };
+  EXPECT_EQ(find("ALL_PROXY"), "socks5h://" + proxy_->socks_addr());
+  EXPECT_EQ(find("NETFENCE_PROXY_ACTIVE"), "1");
+  EXPECT_EQ(find("CODEX_NETWORK_ALLOW_LOCAL_BINDING"), "1");
+  EXPECT_EQ(find("SSL_CERT_FILE"), "");  // mitm = false
+}
+
+// §16: run() binds every listener or none.
+TEST_F(Library, RunBindsAllOrNone) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string busy = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+
+  auto b = builder(base());
+  b.socks_addr(busy);
+  auto built = b.build();
+  ASSERT_TRUE(built.ok()) << built.error().message;
+  auto h = built.value().run();
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.error().code, "bind");
+  EXPECT_NE(h.error().message.find("SOCKS5 proxy"), std::string::npos) << h.error().message;
+  EXPECT_NE(h.error().message.find(busy), std::string::npos) << h.error().message;
+  EXPECT_EQ(built.value().http_addr(), "") << "the HTTP listener was left bound";
+  ::close(fd);
+}
+
+// §16: enabled = false binds nothing and wait() returns at once; build errors carry §3.4 text.
+TEST_F(Library, DisabledAndBuildErrors) {
+  auto built = NetworkProxy::builder().build();  // Config{}: enabled = false
+  ASSERT_TRUE(built.ok());
+  auto h = built.value().run();
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(h.value().wait().ok());
+  EXPECT_EQ(built.value().http_addr(), "");
+  EXPECT_FALSE(built.value().run().ok()) << "a proxy runs at most once";
+
+  auto bad = NetworkProxy::builder().config_file("/nonexistent/netfence.toml").build();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("/nonexistent/netfence.toml"), std::string::npos);
+  Config c = base();
+  c.proxy_url = "http://127.0.0.1:99999";
+  bad = NetworkProxy::builder().config(c).build();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, "config");
+}
+
+// §16: shutdown is idempotent, wait returns, and destroying a running handle stops the proxy.
+TEST_F(Library, ShutdownSemantics) {
+  start(builder(base("allowed_domains = [\"origin.test\"]\n")));
+  const std::string addr = proxy_->http_addr();
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "200");
+  handle_->shutdown(1s);
+  handle_->shutdown(0ms);
+  EXPECT_TRUE(handle_->wait().ok());
+  EXPECT_TRUE(handle_->wait().ok());
+  auto r = curl({"-x", "http://" + addr, "http://" + o_ + "/"});
+  EXPECT_NE(r.exit_code, 0) << "still listening after shutdown";
+
+  // A second proxy whose handle is simply destroyed.
+  auto built = builder(base()).build();
+  ASSERT_TRUE(built.ok());
+  {
+    auto h = built.value().run();
+    ASSERT_TRUE(h.ok());
+  }
+  r = curl({"-x", "http://" + built.value().http_addr(), "http://" + o_ + "/"});
+  EXPECT_NE(r.exit_code, 0) << "still listening after the handle was destroyed";
+}
+
+// §15/§16: builder audit_metadata replaces the file's metadata in events.
+TEST_F(Library, AuditMetadataFromTheBuilder) {
+  AuditMetadata md;
+  md.conversation_id = "conv-42";
+  md.model = "m-1";
+  auto b = builder(base("allowed_domains = [\"origin.test\"]\n"));
+  b.audit_metadata(md);
+  start(b);
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "200");
+  ASSERT_TRUE(sink_->wait_for(1));
+  const auto e = sink_->events()[0];
+  EXPECT_EQ(e.conversation_id, "conv-42");
+  EXPECT_EQ(e.model, "m-1");
+  EXPECT_EQ(e.decision, Verdict::allow);
+  EXPECT_FALSE(e.override_allow);
+}
+
+}  // namespace
+}  // namespace netfence::testing
