@@ -1,7 +1,14 @@
-// The netfence CLI (SPEC §17): a thin user of the library modules. CLI11 lives only here.
+// The netfence CLI (SPEC §17): a thin user of the library (netfence/netfence.hpp for `run`).
+// CLI11 lives only here.
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "admin/config_json.hpp"
 #include "ca_env.hpp"
@@ -11,8 +18,7 @@
 #include "explain.hpp"
 #include "log/log.hpp"
 #include "net/relay.hpp"
-#include "netfence/version.hpp"
-#include "proxy/server.hpp"
+#include "netfence/netfence.hpp"
 
 namespace {
 
@@ -64,30 +70,79 @@ int cmd_check_config(Logger& log, const std::optional<std::string>& path) {
   return kExitOk;
 }
 
-int cmd_run(Logger& log, const std::optional<std::string>& path) {
-  auto loaded = load(log, path);
-  if (!loaded) return kExitUsage;
+// `netfence run` through the library API (SPEC §16): SIGINT/SIGTERM shut down gracefully (a
+// second one stops at once), SIGHUP reloads. Signals are taken synchronously on this thread:
+// the mask is set before netfence starts any thread, so a signal that arrives at any moment
+// (even right after the "listening" lines) is handled, never the default action.
+int cmd_run(Logger& log, const std::optional<std::string>& path, Level level) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::optional<std::filesystem::path> p;
+  if (path) p = *path;
+  auto loaded = netfence::cli::discover_and_load(p);
+  if (!loaded) {
+    log.error(loaded.error().message);
+    return kExitUsage;
+  }
   const auto& cfg = loaded->config;
   if (!cfg.enabled) {
+    for (const auto& w : cfg.warnings) log.warn(w);
     log.info("network.enabled is false in " + loaded->path.string() + "; no listeners started");
     return kExitOk;
   }
-  std::optional<std::filesystem::path> reload_path;
-  if (loaded->found) reload_path = loaded->path;
-  auto server = netfence::proxy::Server::create(cfg, reload_path, log);
-  if (!server) {
-    log.error(server.error().message);
-    return server.error().code == "config" ? kExitUsage : kExitRuntime;
-  }
-  if (auto bound = server.value()->bind(); !bound) {
-    log.error(bound.error().message);
-    return kExitRuntime;
-  }
   // splice(2) cannot pass MSG_NOSIGNAL: a write to a reset peer must not kill the process.
   netfence::net::ignore_sigpipe();
-  auto ran = server.value()->run();
-  if (!ran) {
-    log.error(ran.error().message);
+  auto builder = netfence::NetworkProxy::builder();
+  builder.log_level(static_cast<netfence::LogLevel>(level));
+  if (loaded->found) {
+    builder.config_file(loaded->path);  // reloads re-read it; build() logs its warnings
+  } else {
+    log.warn("no config file at " + loaded->path.string() +
+             "; running with defaults and an empty allowlist, so every request will be blocked");
+    builder.config(cfg);
+  }
+  auto proxy = builder.build();
+  if (!proxy) {
+    log.error(proxy.error().message);
+    return proxy.error().code == "config" ? kExitUsage : kExitRuntime;
+  }
+  auto handle = proxy.value().run();
+  if (!handle) {
+    log.error(handle.error().message);
+    return kExitRuntime;
+  }
+
+  std::atomic<bool> stopped{false};
+  netfence::Result<void> result = netfence::Result<void>();
+  std::thread waiter([&] {
+    result = handle.value().wait();
+    stopped = true;
+  });
+  bool draining = false;
+  while (!stopped.load()) {
+    const timespec tick{0, 100'000'000};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig < 0) continue;
+    if (sig == SIGHUP) {
+      if (!draining) (void)proxy.value().reload();  // logs both outcomes itself
+    } else if (!draining) {
+      log.info("shutting down");
+      handle.value().shutdown(std::chrono::seconds(5));
+      draining = true;
+    } else {
+      // A second SIGINT/SIGTERM: the operator does not want to wait for the grace period.
+      log.info("shutting down now");
+      handle.value().shutdown(std::chrono::milliseconds(0));
+    }
+  }
+  waiter.join();
+  if (!result) {
+    log.error(result.error().message);
     return kExitRuntime;
   }
   return kExitOk;
@@ -180,7 +235,7 @@ int main(int argc, char** argv) {
   }
 
   Logger log(netfence::log::parse_level(log_level).value_or(Level::info));
-  if (*run) return cmd_run(log, config_path);
+  if (*run) return cmd_run(log, config_path, netfence::log::parse_level(log_level).value_or(Level::info));
   if (*check) return cmd_check_config(log, config_path);
   if (*explain) return cmd_explain(log, config_path, req, json);
   if (*ca) {

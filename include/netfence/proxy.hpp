@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -21,6 +22,10 @@
 namespace netfence {
 
 class NetworkProxy;
+
+/// Verbosity of the operator log lines netfence writes to stderr (SPEC §2 format).
+enum class LogLevel : std::uint8_t { trace, debug, info, warn, error, off };
+
 namespace detail {
 struct ProxyState;
 }
@@ -67,6 +72,8 @@ class NetworkProxyBuilder {
   NetworkProxyBuilder& blocked_observer(BlockedObserver observer);
   /// Replaces [network.audit_metadata] (also across reloads).
   NetworkProxyBuilder& audit_metadata(AuditMetadata metadata);
+  /// Default info.
+  NetworkProxyBuilder& log_level(LogLevel level);
 
   /// Validates, compiles and loads the CA (mitm = true); binds nothing. Errors carry the same
   /// messages as the CLI (code "config" or "ca").
@@ -100,6 +107,9 @@ class NetworkProxy {
   Result<void> add_allowed_domain(std::string_view pattern);
   Result<void> add_denied_domain(std::string_view pattern);
   Result<void> set_mode(Mode mode);
+  /// Re-reads the config file (or re-applies the in-memory config) as SIGHUP does for the CLI
+  /// (SPEC §3.6); on failure the previous configuration stays and the error says why.
+  Result<void> reload();
 
   std::vector<BlockedRequest> blocked_snapshot() const;
   std::vector<BlockedRequest> drain_blocked();

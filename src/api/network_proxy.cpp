@@ -16,6 +16,9 @@
 
 namespace netfence {
 
+static_assert(static_cast<int>(LogLevel::trace) == static_cast<int>(log::Level::trace) &&
+              static_cast<int>(LogLevel::off) == static_cast<int>(log::Level::off));
+
 namespace detail {
 
 struct ProxyState {
@@ -86,14 +89,13 @@ Result<void> ProxyHandle::wait() {
 // ---- builder -----------------------------------------------------------------------------------
 
 struct NetworkProxyBuilder::Options {
+  LogLevel log_level = LogLevel::info;
   Config config;
   std::optional<std::filesystem::path> config_file;
   proxy::ServerOptions server;
 };
 
-NetworkProxyBuilder::NetworkProxyBuilder() : options_(std::make_unique<Options>()) {
-  options_->server.handle_signals = false;
-}
+NetworkProxyBuilder::NetworkProxyBuilder() : options_(std::make_unique<Options>()) {}
 NetworkProxyBuilder::~NetworkProxyBuilder() = default;
 NetworkProxyBuilder::NetworkProxyBuilder(NetworkProxyBuilder&&) noexcept = default;
 NetworkProxyBuilder& NetworkProxyBuilder::operator=(NetworkProxyBuilder&&) noexcept = default;
@@ -136,9 +138,15 @@ NetworkProxyBuilder& NetworkProxyBuilder::audit_metadata(AuditMetadata metadata)
   return *this;
 }
 
+NetworkProxyBuilder& NetworkProxyBuilder::log_level(LogLevel level) {
+  options_->log_level = level;
+  return *this;
+}
+
 Result<NetworkProxy> NetworkProxyBuilder::build() {
   auto state = std::make_shared<detail::ProxyState>();
-  state->logger = std::make_unique<log::Logger>();
+  // The public enum mirrors log::Level value for value.
+  state->logger = std::make_unique<log::Logger>(static_cast<log::Level>(options_->log_level));
   Config cfg = options_->config;
   if (options_->config_file) {
     auto loaded = load_config(*options_->config_file);
@@ -195,6 +203,7 @@ Result<void> NetworkProxy::add_denied_domain(std::string_view pattern) {
 Result<void> NetworkProxy::set_mode(Mode mode) {
   return state_->server->control_plane().set_mode(mode);
 }
+Result<void> NetworkProxy::reload() { return state_->server->control_plane().reload(); }
 
 std::vector<BlockedRequest> NetworkProxy::blocked_snapshot() const {
   return state_->server->runtime().blocked().snapshot();

@@ -6,7 +6,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -14,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <openssl/ssl.h>
 
+#include <limits>
 #include <thread>
 
 #include "admin/server.hpp"
@@ -188,9 +188,8 @@ struct Server::Impl {
   std::once_flag shutdown_once;
   ServerOptions options;
   std::string http_bound, socks_bound, admin_bound;  // set by bind(), then constant
-  // Registered before the first "listening" line: a supervisor that signals as soon as it sees
-  // that line must reach our handler, not the default action.
-  std::optional<asio::signal_set> signal_set;
+  std::atomic<std::chrono::steady_clock::rep> drain_deadline{
+      std::numeric_limits<std::chrono::steady_clock::rep>::max()};
 
   explicit Impl(log::Logger& l) : log(l) {}
 
@@ -273,46 +272,31 @@ struct Server::Impl {
 
   void reload() { (void)control_plane->reload(); }
 
-  asio::awaitable<void> signals() {
-    asio::signal_set& set = *signal_set;
-    bool draining = false;
-    for (;;) {
-      auto [ec, sig] = co_await set.async_wait(kTuple);
-      if (ec) break;
-      if (sig == SIGHUP) {
-        if (!draining) asio::post(control, [this] { reload(); });
-      } else if (!draining) {
-        log.info("shutting down");
-        begin_shutdown(5s);
-        draining = true;  // keep the handler: a second signal must not kill us mid-drain
-      } else {
-        // A second SIGINT/SIGTERM: the operator does not want to wait for the grace period.
-        log.info("shutting down now");
-        rt->stop_all_tunnels();
-        for (auto& c : contexts) c->stop();
-        break;
-      }
-    }
-  }
-
   void begin_shutdown(std::chrono::milliseconds grace) {
+    // A later call may only shorten the grace period (a second Ctrl-C: stop now).
+    const auto deadline = (std::chrono::steady_clock::now() + grace).time_since_epoch().count();
+    auto current = drain_deadline.load();
+    while (deadline < current && !drain_deadline.compare_exchange_weak(current, deadline)) {
+    }
     std::call_once(shutdown_once, [&] {
       stopping.store(true);
-      asio::post(main(), [this, grace] {
+      asio::post(main(), [this] {
         boost::system::error_code ignored;
         if (http_acceptor) http_acceptor->close(ignored);
         if (socks_acceptor) socks_acceptor->close(ignored);
         if (admin_acceptor) admin_acceptor->close(ignored);
-        asio::co_spawn(main(), drain(grace), asio::detached);
+        asio::co_spawn(main(), drain(), asio::detached);
       });
     });
   }
 
   // In-flight requests may finish; whatever is left at the deadline is closed.
-  asio::awaitable<void> drain(std::chrono::milliseconds grace) {
+  asio::awaitable<void> drain() {
     asio::steady_timer t(main());
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    while (rt->active_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    auto before_deadline = [this] {
+      return std::chrono::steady_clock::now().time_since_epoch().count() < drain_deadline.load();
+    };
+    while (rt->active_connections() > 0 && before_deadline()) {
       t.expires_after(25ms);
       co_await t.async_wait(kTuple);
     }
@@ -431,7 +415,6 @@ Result<void> Server::bind() {
 
 Result<void> Server::bind_all() {
   auto& im = *impl_;
-  if (im.options.handle_signals) im.signal_set.emplace(im.main(), SIGINT, SIGTERM, SIGHUP);
   auto write = [&im](const config::LogLine& line, const std::string& text) {
     im.log.write(line.level == config::LogLevel::warn ? log::Level::warn : log::Level::info, text);
   };
@@ -513,7 +496,6 @@ Result<void> Server::run() {
     asio::co_spawn(im.main(), im.accept_loop(*im.admin_acceptor, Impl::Listener::admin),
                    asio::detached);
   }
-  if (im.signal_set) asio::co_spawn(im.main(), im.signals(), asio::detached);
   if (im.config_path) {
     asio::co_spawn(im.main(),
                    watch_config_file(

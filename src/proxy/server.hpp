@@ -1,6 +1,5 @@
-// The composition root of `netfence run` (SPEC §2, §3.5, §3.6, §17): builds the runtime from a
-// Config, binds the listeners, runs one I/O thread per CPU, reloads on SIGHUP and shuts down
-// gracefully on SIGINT/SIGTERM.
+// The composition root behind NetworkProxy (SPEC §2, §3.5, §3.6, §16): builds the runtime from a
+// Config, binds the listeners, runs one I/O thread per CPU, reloads, and shuts down gracefully.
 #pragma once
 
 #include <chrono>
@@ -29,8 +28,6 @@ class ControlPlane;
 /// What an embedding application adds to a configuration (SPEC §16 builder).
 struct ServerOptions {
   std::optional<std::string> http_addr, socks_addr, admin_addr;  // listener overrides (§2)
-  /// The CLI handles SIGINT/SIGTERM/SIGHUP; a library must leave the host's signals alone.
-  bool handle_signals = true;
   PolicyDecider decider;
   std::vector<std::shared_ptr<AuditSink>> audit_sinks;  // beside the configured ones
   BlockedObserver blocked_observer;
@@ -49,10 +46,12 @@ class Server {
 
   /// Binds every enabled listener or none (error code "bind" naming listener and address).
   Result<void> bind();
-  /// Serves until shutdown; handles SIGINT/SIGTERM (graceful) and SIGHUP (reload) itself.
-  /// Returns the first fatal error, if any.
+  /// Serves until shutdown on the calling thread plus one thread per further CPU. Installs no
+  /// signal handlers (the CLI maps signals to shutdown() and reloads). Returns the first fatal
+  /// error, if any.
   Result<void> run();
-  /// Stops accepting; closes everything left after `grace`. Thread-safe, idempotent.
+  /// Stops accepting; closes everything left after `grace`. Thread-safe; a later call may
+  /// shorten the grace period (0 = close everything now).
   void shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5));
 
   /// "ip:port" (IPv6 bracketed) of each bound listener; "" when not bound.

@@ -93,10 +93,17 @@ void Runtime::release_connection(observe::Listener listener) {
 }
 
 std::uint64_t Runtime::register_tunnel(TunnelKind kind, std::function<void()> stop) {
-  std::lock_guard lock(mutex_);
-  const std::uint64_t id = next_tunnel_id_++;
-  tunnels_.emplace(id, Tunnel{kind, std::move(stop)});
-  metrics_.tunnel_opened(metrics_kind(kind));
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_tunnel_id_++;
+    tunnels_.emplace(id, Tunnel{kind, stop});
+    metrics_.tunnel_opened(metrics_kind(kind));
+  }
+  // A snapshot installed between the decision and this registration may already forbid the
+  // tunnel; set_snapshot() stores before it scans, so one of the two always sees the other.
+  const auto snap = snapshot_.load();
+  if (!snap->enabled || (snap->mode == Mode::limited && kind != TunnelKind::mitm)) stop();
   return id;
 }
 
