@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -26,11 +27,15 @@
 #include "net/stream_io.hpp"
 #include "runtime/decide.hpp"
 #include "runtime/endpoint.hpp"
+#include "runtime/unix_allowlist.hpp"
 
 namespace netfence::http {
 namespace {
 
 namespace asio = boost::asio;
+
+constexpr std::string_view kInvalidUnixSocketHeader = "invalid x-unix-socket header";
+constexpr std::string_view kUnixSocketFailed = "unix socket proxy failed";
 namespace ssl = boost::asio::ssl;
 using asio::ip::tcp;
 using boost::system::error_code;
@@ -155,11 +160,7 @@ class Session {
   asio::awaitable<bool> handle(RequestHead head) {
     if (mitm_) co_return co_await handle_inner(std::move(head));
     if (head.method == "CONNECT") co_return co_await handle_connect(std::move(head));
-    if (head.headers.find("x-unix-socket")) {
-      // Unix-socket proxying (SPEC §11) is not part of this build yet.
-      co_await send(client_, text_response(501, "unix sockets unsupported", false));
-      co_return false;
-    }
+    if (head.headers.find("x-unix-socket")) co_return co_await handle_unix(std::move(head));
     switch (classify_target(head.target)) {
       case TargetForm::origin:
       case TargetForm::asterisk:
@@ -214,6 +215,103 @@ class Session {
     co_return co_await forward(std::move(head), std::move(target.value()), *framing, d, keep_alive);
   }
 
+  // SPEC §11: a request carrying `x-unix-socket` goes to that local stream socket instead of a
+  // network host. The host policy does not run; evaluate_unix_socket() judges it.
+  asio::awaitable<bool> handle_unix(RequestHead head) {
+    auto snapshot = ctx_.rt.snapshot();
+    const auto values = head.headers.values("x-unix-socket");
+    const std::string path = values.size() == 1 ? std::string(values[0]) : std::string();
+    const bool header_ok = values.size() == 1 && runtime::valid_unix_socket_header(path);
+    if (snapshot->enabled && !header_ok) {
+      co_await send(client_, text_response(400, kInvalidUnixSocketHeader, false));
+      co_return false;
+    }
+    // Path and query of the target, "/" when it has none.
+    std::string origin_form = "/";
+    if (!head.target.empty() && head.target.front() == '/') {
+      origin_form = head.target;
+    } else if (classify_target(head.target) == TargetForm::absolute) {
+      auto t = parse_absolute_target(head.target);
+      if (!t) {
+        co_await send(client_, text_response(t.error().status, t.error().body, false));
+        co_return false;
+      }
+      origin_form = t->origin_form;
+    } else {
+      co_await send(client_, text_response(400, kInvalidRequestTarget.body, false));
+      co_return false;
+    }
+    auto framing = request_framing(head);
+    if (!framing) {
+      co_await send(client_, text_response(framing.error().status, framing.error().body, false));
+      co_return false;
+    }
+
+    std::optional<std::string> admitted;
+    if (snapshot->enabled && header_ok) admitted = ctx_.rt.unix_allowlist()->admit(path);
+    policy::UnixSocketFacts uf;
+    uf.method = head.method;
+    uf.has_upgrade = head.headers.find("upgrade") != nullptr;
+    uf.has_method_override = has_method_override(head.headers);
+    uf.has_body = framing->kind == BodyFraming::Kind::chunked ||
+                  (framing->kind == BodyFraming::Kind::content_length && framing->length > 0);
+    uf.platform_supported = true;  // Linux (and macOS): AF_UNIX stream sockets
+    uf.admitted = admitted.has_value();
+    const policy::Decision d = policy::evaluate_unix_socket(*snapshot, uf);
+
+    // Recorded like every decision: the blocked history names the socket path, the audit event
+    // the `unix-socket`/0 placeholder (§14, §15.3).
+    core::CanonicalHost where;
+    where.text = header_ok ? path : std::string("unix-socket");
+    policy::RequestFacts facts;
+    facts.protocol = Protocol::unix_socket;
+    facts.host = &where;
+    facts.port = 0;
+    facts.method = head.method;
+    const runtime::Requester who{peer_, proxy_auth_label(head.headers)};
+    runtime::log_decision(ctx_.rt, d, facts, who, snapshot->mode,
+                          snapshot->config ? &snapshot->config->audit_metadata : nullptr);
+    const bool keep_alive = wants_keep_alive(head);
+    if (!d.allowed()) {
+      const bool drainable =
+          framing->kind == BodyFraming::Kind::none ||
+          (framing->kind == BodyFraming::Kind::content_length && framing->length <= kDrainLimit &&
+           !headers_contain_token(head.headers, "expect", "100-continue"));
+      const bool stay = keep_alive && drainable && !ctx_.stopping.load();
+      co_await send(client_, refusal_response(d.final(), "unix-socket", 0, Protocol::unix_socket,
+                                              false, stay));
+      if (!stay) co_return false;
+      co_return co_await discard_body(*framing);
+    }
+
+    asio::local::stream_protocol::socket up(co_await asio::this_coro::executor);
+    {
+      asio::steady_timer timer(co_await asio::this_coro::executor,
+                               std::chrono::milliseconds(snapshot->config->connect_timeout_ms));
+      auto r = co_await (up.async_connect(asio::local::stream_protocol::endpoint(*admitted), kTuple) ||
+                         timer.async_wait(kTuple));
+      if (r.index() == 1 || std::get<0>(std::get<0>(r))) {
+        co_await send(client_, text_response(502, kUnixSocketFailed, false));
+        co_return false;
+      }
+    }
+    AbsoluteTarget target;
+    target.scheme = "http";
+    target.host.text = "localhost";
+    target.origin_form = std::move(origin_form);
+    const auto* host = head.headers.find("host");
+    unix_host_ = host ? std::string(host->value) : std::string("localhost");
+    head.headers.remove("x-unix-socket");
+    const std::string_view saved_error = std::exchange(upstream_error_, kUnixSocketFailed);
+    Exchange ex = co_await exchange(up, head, target, *framing, keep_alive, *snapshot->config,
+                                    true, false);
+    upstream_error_ = saved_error;
+    unix_host_.reset();
+    error_code ignored;
+    up.close(ignored);
+    co_return ex.client_keep;
+  }
+
   // Reads and drops a refused request's small body so the connection can carry the next one.
   asio::awaitable<bool> discard_body(const BodyFraming& framing) {
     if (framing.kind != BodyFraming::Kind::content_length) co_return true;
@@ -226,6 +324,10 @@ class Session {
   }
 
   asio::awaitable<bool> handle_connect(RequestHead head) {
+    if (head.headers.find("x-unix-socket")) {
+      co_await send(client_, text_response(400, kInvalidUnixSocketHeader, false));
+      co_return false;
+    }
     auto target = parse_connect_target(head.target);
     if (!target) {
       co_await send(client_, text_response(target.error().status, target.error().body, false));
@@ -413,7 +515,8 @@ class Session {
 
   // Relays client <-> upstream until either side is done, registered so a mode switch or
   // `enabled = false` can close it.
-  asio::awaitable<void> tunnel(tcp::socket& upstream, runtime::TunnelKind kind,
+  template <class Upstream>
+  asio::awaitable<void> tunnel(Upstream& upstream, runtime::TunnelKind kind,
                                std::string to_upstream, std::string to_client,
                                std::uint32_t idle_timeout_s) {
     if constexpr (!std::is_same_v<Client, tcp::socket>) {
@@ -430,7 +533,12 @@ class Session {
       opts.control = control;
       opts.single_threaded_executor = true;  // one io_context per I/O thread
       buf_.clear();
-      const net::RelayStats stats = co_await net::relay(client_, upstream, std::move(opts));
+      net::RelayStats stats;
+      if constexpr (std::is_same_v<Upstream, tcp::socket>) {
+        stats = co_await net::relay(client_, upstream, std::move(opts));
+      } else {
+        stats = co_await net::relay_streams(client_, upstream, std::move(opts));
+      }
       runtime::count_relayed(ctx_.rt, stats);
     }
   }
@@ -520,7 +628,11 @@ class Session {
     const bool expect_continue = headers_contain_token(headers, "expect", "100-continue");
     const bool upgrade =
         strip_hop_by_hop(headers, Direction::request, ws_allowed && plain_upstream);
-    headers.set("Host", format_authority(target.host, target.port, target.default_port));
+    if (unix_host_) {
+      headers.set("Host", *unix_host_);  // §11: the client's Host, or localhost
+    } else {
+      headers.set("Host", format_authority(target.host, target.port, target.default_port));
+    }
     if (framing.kind == BodyFraming::Kind::chunked) headers.add("Transfer-Encoding", "chunked");
     // §8.1 accepts identical repeated lengths as one; forward exactly one (§8.3 re-framing).
     if (framing.kind == BodyFraming::Kind::content_length) {
@@ -579,7 +691,8 @@ class Session {
           co_await send(client_, text_response(502, upstream_error_, false));
           co_return result;
         }
-        if constexpr (std::is_same_v<Upstream, tcp::socket>) {
+        if constexpr (std::is_same_v<Upstream, tcp::socket> ||
+                      std::is_same_v<Upstream, asio::local::stream_protocol::socket>) {
           strip_hop_by_hop(resp.headers, Direction::response, true);
           std::string out = serialize_response_head(1, 101, resp.reason, resp.headers);
           if (co_await write_all(client_, out)) co_return result;
@@ -771,7 +884,8 @@ class Session {
   std::string peer_;
   std::string buf_;  // client bytes received and not yet consumed
   std::optional<MitmTunnel> mitm_;
-  std::optional<ssl::stream<tcp::socket>> mitm_upstream_;  // one per tunnel, re-opened on close
+  std::optional<ssl::stream<tcp::socket>> mitm_upstream_;
+  std::optional<std::string> unix_host_;  // set while a request goes to a unix socket  // one per tunnel, re-opened on close
   std::string_view upstream_error_ = "upstream failure";
 };
 

@@ -172,4 +172,28 @@ Outcome evaluate(const Snapshot& snap, const Environment& env, const RequestFact
   return o;
 }
 
+Decision evaluate_unix_socket(const Snapshot& snap, const UnixSocketFacts& facts) noexcept {
+  Decision d;
+  auto judged = [&d](Reason r, DecisionSource s) {
+    d.non_domain = refuse(r, s);
+    return d;
+  };
+  if (!snap.enabled) return judged(Reason::proxy_disabled, DecisionSource::proxy_state);
+  if (snap.mode == Mode::limited &&
+      (!is_read_only_method(facts.method) || facts.has_upgrade || facts.has_method_override ||
+       facts.has_body)) {
+    return judged(Reason::method_not_allowed, DecisionSource::mode_guard);
+  }
+  if (!facts.platform_supported) {
+    return judged(Reason::unix_socket_unsupported, DecisionSource::proxy_state);
+  }
+  if (!facts.admitted) return judged(Reason::not_allowed, DecisionSource::proxy_state);
+  Judgement allow;
+  allow.verdict = Verdict::allow;
+  allow.reason = Reason::allow;
+  allow.source = DecisionSource::proxy_state;
+  d.non_domain = allow;
+  return d;
+}
+
 }  // namespace netfence::policy

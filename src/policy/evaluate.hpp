@@ -101,4 +101,19 @@ Outcome evaluate(const Snapshot& snapshot, const Environment& env,
 /// Methods limited mode permits (case-sensitive): GET, HEAD, OPTIONS.
 bool is_read_only_method(std::string_view method) noexcept;
 
+/// An `x-unix-socket` request (SPEC §11). The host policy does not run; the allowlist result is
+/// established by the caller (it reads the filesystem).
+struct UnixSocketFacts {
+  std::string_view method;
+  bool has_upgrade = false;
+  bool has_method_override = false;
+  bool has_body = false;
+  bool platform_supported = true;
+  bool admitted = false;  // the resolved path is on the allowlist (or all are allowed)
+};
+
+/// §11 steps 1–4 in order: enabled, mode guard, platform, allowlist. The judgement is the one
+/// `non_domain` event of §15.3 (allow included).
+Decision evaluate_unix_socket(const Snapshot& snapshot, const UnixSocketFacts& facts) noexcept;
+
 }  // namespace netfence::policy

@@ -50,6 +50,7 @@ void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestF
     static const AuditMetadata kNone;
     audit::EventContext ctx;
     ctx.client = who.client;
+    ctx.unix_socket = facts.protocol == Protocol::unix_socket;
     const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();

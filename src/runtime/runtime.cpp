@@ -26,9 +26,15 @@ Runtime::Runtime(log::Logger& logger, std::shared_ptr<const policy::Snapshot> sn
     : logger_(logger),
       snapshot_(std::move(snapshot)),
       resolver_(std::move(resolver)),
-      own_(std::make_shared<const std::vector<core::IpAddress>>()) {}
+      own_(std::make_shared<const std::vector<core::IpAddress>>()) {
+  auto snap = snapshot_.load();
+  unix_.store(std::make_shared<const UnixAllowlist>(
+      snap && snap->config ? UnixAllowlist::from(*snap->config) : UnixAllowlist{}));
+}
 
 void Runtime::set_snapshot(std::shared_ptr<const policy::Snapshot> next) {
+  // §11: entries are resolved now, at install time (this runs on the control thread).
+  if (next->config) unix_.store(std::make_shared<const UnixAllowlist>(UnixAllowlist::from(*next->config)));
   auto prev = snapshot_.exchange(next);
   if (!next->enabled) {
     stop_tunnels_if([](TunnelKind) { return true; });

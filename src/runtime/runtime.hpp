@@ -23,6 +23,7 @@
 #include "observe/metrics.hpp"
 #include "policy/evaluate.hpp"
 #include "policy/snapshot.hpp"
+#include "runtime/unix_allowlist.hpp"
 
 namespace netfence::runtime {
 
@@ -45,6 +46,9 @@ class Runtime {
   /// open: all of them when the proxy becomes disabled; raw CONNECT, WebSocket and SOCKS5 ones
   /// when the mode becomes limited.
   void set_snapshot(std::shared_ptr<const policy::Snapshot> next);
+
+  /// §11: the unix-socket allowlist resolved when the current snapshot was installed.
+  std::shared_ptr<const UnixAllowlist> unix_allowlist() const { return unix_.load(); }
 
   std::shared_ptr<dns::Resolver> resolver() const;
   void set_resolver(std::shared_ptr<dns::Resolver> r);
@@ -97,6 +101,7 @@ class Runtime {
   std::atomic<std::shared_ptr<const policy::Snapshot>> snapshot_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::shared_ptr<const PolicyDecider>> decider_;
+  std::atomic<std::shared_ptr<const UnixAllowlist>> unix_;
 
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<dns::Resolver> resolver_;

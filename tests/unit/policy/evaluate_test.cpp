@@ -393,5 +393,43 @@ TEST(Evaluate, NoDnsSkipsResolutionForNames) {
                  DecisionSource::baseline_policy);
 }
 
+// SPEC §11 and §15.3: unix-socket requests in step order, every outcome a non_domain judgement.
+TEST(EvaluateUnixSocket, StepsInOrder) {
+  Fixture fx;
+  UnixSocketFacts f;
+  f.method = "GET";
+  f.admitted = true;
+  Decision d = evaluate_unix_socket(*fx.snap(), f);
+  ASSERT_TRUE(d.non_domain);
+  EXPECT_FALSE(d.domain);
+  EXPECT_TRUE(d.allowed());
+  EXPECT_EQ(d.final().reason, Reason::allow);
+  EXPECT_EQ(d.final().source, DecisionSource::proxy_state);
+
+  f.admitted = false;
+  expect_refused(evaluate_unix_socket(*fx.snap(), f), Reason::not_allowed,
+                 DecisionSource::proxy_state);
+  f.platform_supported = false;
+  expect_refused(evaluate_unix_socket(*fx.snap(), f), Reason::unix_socket_unsupported,
+                 DecisionSource::proxy_state);
+
+  fx.cfg->mode = Mode::limited;
+  f.method = "POST";
+  expect_refused(evaluate_unix_socket(*fx.snap(), f), Reason::method_not_allowed,
+                 DecisionSource::mode_guard);
+  f.method = "GET";
+  f.has_upgrade = true;
+  expect_refused(evaluate_unix_socket(*fx.snap(), f), Reason::method_not_allowed,
+                 DecisionSource::mode_guard);
+  f.has_upgrade = false;
+  f.has_body = true;
+  expect_refused(evaluate_unix_socket(*fx.snap(), f), Reason::method_not_allowed,
+                 DecisionSource::mode_guard);
+
+  fx.cfg->enabled = false;
+  expect_refused(evaluate_unix_socket(*fx.snap(), f), Reason::proxy_disabled,
+                 DecisionSource::proxy_state);
+}
+
 }  // namespace
 }  // namespace netfence::policy
