@@ -194,6 +194,11 @@ class Session {
     facts.host = &target->host;
     facts.port = target->port;
     facts.method = head.method;
+    facts.via_upstream =
+        ctx_.rt
+            .upstream_for(target->scheme == "https" || target->scheme == "wss", target->host,
+                          target->port)
+            .has_value();
     facts.has_upgrade = head.headers.find("upgrade") != nullptr;
     facts.has_method_override = has_method_override(head.headers);
     facts.has_body = framing->kind == BodyFraming::Kind::chunked ||
@@ -339,6 +344,7 @@ class Session {
     facts.host = &target->host;
     facts.port = *target->port;
     facts.method = "CONNECT";
+    facts.via_upstream = ctx_.rt.upstream_for(true, target->host, *target->port).has_value();
     const runtime::Requester who{peer_, proxy_auth_label(head.headers)};
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     const bool keep_alive = wants_keep_alive(head) && !ctx_.stopping.load();
@@ -355,7 +361,7 @@ class Session {
       co_return false;
     }
     const auto budget = std::chrono::milliseconds(snapshot->config->connect_timeout_ms);
-    net::DialResult dialed = co_await runtime::dial(ctx_.rt, d.addresses, *target->port, budget);
+    net::DialResult dialed = co_await dial_secure(target->host, *target->port, d.addresses, budget);
     if (!dialed.ok()) {
       auto failure = net::to_http_failure(dialed.error);
       co_await send(client_, text_response(static_cast<int>(failure.status), failure.body, false));
@@ -363,9 +369,20 @@ class Session {
     }
     // SPEC §8.4: connect first, then exactly this line.
     if (co_await write_all(client_, kConnectEstablished)) co_return false;
-    co_await tunnel(*dialed.socket, runtime::TunnelKind::connect, std::move(buf_), {},
-                    snapshot->config->idle_timeout_s);
+    co_await tunnel(*dialed.socket, runtime::TunnelKind::connect, std::move(buf_),
+                    std::move(dialed.early_data), snapshot->config->idle_timeout_s);
     co_return false;
+  }
+
+  // Step 9 for tunnels and TLS targets: the vetted addresses, or a CONNECT through the upstream
+  // proxy that SPEC §12 picks for this target.
+  asio::awaitable<net::DialResult> dial_secure(const core::CanonicalHost& host, std::uint16_t port,
+                                               const std::vector<core::IpAddress>& addresses,
+                                               std::chrono::milliseconds budget) {
+    if (auto proxy = ctx_.rt.upstream_for(true, host, port)) {
+      co_return co_await runtime::dial_through_upstream(ctx_.rt, *proxy, host, port, budget);
+    }
+    co_return co_await runtime::dial(ctx_.rt, addresses, port, budget);
   }
 
   // SPEC §10.2: `200 Connection established`, TLS terminated with a leaf for the CONNECT host,
@@ -467,6 +484,7 @@ class Session {
     facts.has_body = framing->kind == BodyFraming::Kind::chunked ||
                      (framing->kind == BodyFraming::Kind::content_length && framing->length > 0);
     facts.resolution = policy::Resolution{t.addresses};  // no new lookup (§10.2)
+    facts.via_upstream = ctx_.rt.upstream_for(true, target.host, target.port).has_value();
     facts.decider = t.decider;
     facts.decider_installed = t.decider.has_value();
     const runtime::Requester who{peer_, t.label};
@@ -487,8 +505,9 @@ class Session {
     for (int attempt = 0; attempt < 2; ++attempt) {
       const bool reused = mitm_upstream_.has_value();
       if (!mitm_upstream_) {
-        net::DialResult dialed = co_await runtime::dial(
-            ctx_.rt, d.addresses, target.port, std::chrono::milliseconds(cfg.connect_timeout_ms));
+        net::DialResult dialed = co_await dial_secure(
+            target.host, target.port, d.addresses,
+            std::chrono::milliseconds(cfg.connect_timeout_ms));
         if (!dialed.ok()) {
           const auto failure = net::to_http_failure(dialed.error);
           co_await send(
@@ -548,7 +567,25 @@ class Session {
     auto snapshot = ctx_.rt.snapshot();
     const auto& cfg = *snapshot->config;
     const bool tls_upstream = target.scheme == "https" || target.scheme == "wss";
+    const auto budget = std::chrono::milliseconds(cfg.connect_timeout_ms);
     if (!tls_upstream) {
+      if (auto proxy = ctx_.rt.upstream_for(false, target.host, target.port)) {
+        // SPEC §12: plain HTTP goes to the upstream proxy in absolute-form (never pooled).
+        net::DialResult dialed = co_await runtime::dial_upstream_proxy(ctx_.rt, *proxy, budget);
+        if (!dialed.ok()) {
+          auto failure = net::to_http_failure(dialed.error);
+          co_await send(client_,
+                        text_response(static_cast<int>(failure.status), failure.body, false));
+          co_return false;
+        }
+        via_proxy_ = ViaProxy{proxy->authorization};
+        Exchange ex =
+            co_await exchange(*dialed.socket, head, target, framing, keep_alive, cfg, true, false);
+        via_proxy_.reset();
+        error_code ignored;
+        dialed.socket->close(ignored);
+        co_return ex.client_keep;
+      }
       // A pooled connection first (only for bodiless requests, which can be retried safely on a
       // fresh connection if the origin closed the idle one meanwhile).
       if (framing.kind == BodyFraming::Kind::none) {
@@ -567,8 +604,13 @@ class Session {
         }
       }
     }
-    net::DialResult dialed = co_await runtime::dial(
-        ctx_.rt, d.addresses, target.port, std::chrono::milliseconds(cfg.connect_timeout_ms));
+    // Not `cond ? co_await a : co_await b`: g++ 12 destroys the temporary twice.
+    net::DialResult dialed;
+    if (tls_upstream) {
+      dialed = co_await dial_secure(target.host, target.port, d.addresses, budget);
+    } else {
+      dialed = co_await runtime::dial(ctx_.rt, d.addresses, target.port, budget);
+    }
     if (!dialed.ok()) {
       auto failure = net::to_http_failure(dialed.error);
       co_await send(client_, text_response(static_cast<int>(failure.status), failure.body, false));
@@ -641,7 +683,17 @@ class Session {
     // Plain connections may be pooled (HTTP/1.1 keeps them open by default), and a MITM tunnel
     // keeps its one upstream TLS connection; other TLS ones are closed after the response.
     if (!upgrade && !plain_upstream && !mitm_) headers.add("Connection", "close");
-    if (co_await send(up, serialize_request_head(method, target.origin_form, headers))) {
+    std::string request_target = target.origin_form;
+    if (via_proxy_) {
+      // SPEC §12: absolute-form with the canonical authority, and the upstream's credentials.
+      request_target = target.scheme + "://" +
+                       format_authority(target.host, target.port, target.default_port) +
+                       target.origin_form;
+      if (!via_proxy_->authorization.empty()) {
+        headers.set("Proxy-Authorization", via_proxy_->authorization);
+      }
+    }
+    if (co_await send(up, serialize_request_head(method, request_target, headers))) {
       if (reused) {
         result.retry = true;
         co_return result;
@@ -884,8 +936,12 @@ class Session {
   std::string peer_;
   std::string buf_;  // client bytes received and not yet consumed
   std::optional<MitmTunnel> mitm_;
-  std::optional<ssl::stream<tcp::socket>> mitm_upstream_;
-  std::optional<std::string> unix_host_;  // set while a request goes to a unix socket  // one per tunnel, re-opened on close
+  std::optional<ssl::stream<tcp::socket>> mitm_upstream_;  // one per tunnel, re-opened on close
+  std::optional<std::string> unix_host_;  // set while a request goes to a unix socket
+  struct ViaProxy {
+    std::string authorization;  // "Basic ..." or empty
+  };
+  std::optional<ViaProxy> via_proxy_;  // set while a request goes to an upstream HTTP proxy
   std::string_view upstream_error_ = "upstream failure";
 };
 

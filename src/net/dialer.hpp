@@ -64,6 +64,9 @@ struct DialResult {
   /// The entry of `addresses` that connected (as given, possibly IPv4-mapped) and its index.
   core::IpAddress address;
   std::size_t index = 0;
+  /// Through an upstream proxy's CONNECT: bytes that arrived right after its answer (the
+  /// origin spoke first); they belong to the client.
+  std::string early_data;
 
   bool ok() const noexcept { return error == DialError::none && socket.has_value(); }
 };

@@ -133,9 +133,11 @@ Outcome evaluate(const Snapshot& snap, const Environment& env, const RequestFact
       o.need = Need::resolution;
       return o;
     }
-    if (facts.resolution->addresses.empty()) {
+    if (facts.resolution->addresses.empty() && !facts.via_upstream) {
       return done_domain(refuse(Reason::dns_failure, DecisionSource::proxy_state));
     }
+    // Through an upstream proxy a name that does not resolve here is passed on: the upstream
+    // resolves it (SPEC §12). Answers we do get are still vetted below.
     addresses = facts.resolution->addresses;
   }
   for (const auto& a : addresses) {

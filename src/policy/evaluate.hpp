@@ -58,6 +58,9 @@ struct RequestFacts {
   std::optional<Resolution> resolution;
   /// `explain --no-dns`: names are not resolved; steps 6–7 see no addresses for them.
   bool skip_resolution = false;
+  /// An upstream proxy will carry the request (SPEC §12): a name that does not resolve
+  /// locally is allowed on with no addresses instead of dns_failure.
+  bool via_upstream = false;
 };
 
 /// One judged outcome, as it appears in an audit event (SPEC §15.3).

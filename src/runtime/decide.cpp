@@ -1,5 +1,8 @@
 #include "runtime/decide.hpp"
 
+#include "http/wire/response_head.hpp"
+#include "net/stream_io.hpp"
+
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -210,6 +213,80 @@ asio::awaitable<net::DialResult> dial(Runtime& rt, std::span<const core::IpAddre
   net::DialResult r = co_await net::dial(addresses, port, budget);
   rt.metrics().observe_connect(std::chrono::steady_clock::now() - started);
   co_return r;
+}
+
+asio::awaitable<net::DialResult> dial_upstream_proxy(Runtime& rt,
+                                                     const upstream::ProxyEndpoint& proxy,
+                                                     std::chrono::milliseconds budget) {
+  std::vector<core::IpAddress> addresses;
+  if (proxy.host.ip) {
+    addresses.push_back(*proxy.host.ip);
+  } else if (proxy.host.text == "localhost" || proxy.host.text.ends_with(".localhost")) {
+    addresses = {core::IpAddress::v4(0x7F000001U), core::IpAddress::v6({0, 0, 0, 0, 0, 0, 0, 0,
+                                                                         0, 0, 0, 0, 0, 0, 0, 1})};
+  } else {
+    auto resolver = rt.resolver();
+    dns::ResolveResult r =
+        co_await async_resolve(*resolver, proxy.host.text, budget, asio::use_awaitable);
+    if (!r.ok()) {
+      rt.log().warn("upstream proxy " + proxy.display + ": cannot resolve " + proxy.host.text);
+      net::DialResult failed;
+      failed.error = net::DialError::unreachable_host;
+      co_return failed;
+    }
+    addresses = std::move(r.addresses);
+  }
+  co_return co_await dial(rt, addresses, proxy.port, budget);
+}
+
+asio::awaitable<net::DialResult> dial_through_upstream(Runtime& rt,
+                                                       const upstream::ProxyEndpoint& proxy,
+                                                       const core::CanonicalHost& host,
+                                                       std::uint16_t port,
+                                                       std::chrono::milliseconds budget) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  net::DialResult r = co_await dial_upstream_proxy(rt, proxy, budget);
+  if (!r.ok()) co_return r;
+  const std::string authority =
+      (host.kind == core::HostKind::ipv6 ? "[" + host.text + "]" : host.text) + ":" +
+      std::to_string(port);
+  std::string request = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
+  if (!proxy.authorization.empty()) {
+    request += "Proxy-Authorization: " + proxy.authorization + "\r\n";
+  }
+  request += "\r\n";
+  auto fail = [&](std::string why, net::DialError e) {
+    rt.log().warn("upstream proxy " + proxy.display + ": CONNECT " + authority + " failed: " + why);
+    boost::system::error_code ignored;
+    r.socket->close(ignored);
+    net::DialResult failed;
+    failed.error = e;
+    return failed;
+  };
+  if (auto ec = co_await net::write_all(*r.socket, request)) {
+    co_return fail(ec.message(), net::DialError::other);
+  }
+  http::ResponseHeadParser parser;
+  std::string buf;
+  for (;;) {
+    auto step = parser.feed(buf);
+    if (step.status == http::ParseStatus::done) {
+      const int status = parser.head().status;
+      if (status < 200 || status > 299) {
+        co_return fail("answered " + std::to_string(status), net::DialError::other);
+      }
+      r.early_data = buf.substr(step.consumed);
+      co_return r;
+    }
+    if (step.status == http::ParseStatus::error) {
+      co_return fail("malformed answer", net::DialError::other);
+    }
+    if (auto ec = co_await net::read_more(*r.socket, buf, deadline, 4096)) {
+      co_return fail(ec == asio::error::timed_out ? "timed out" : ec.message(),
+                     ec == asio::error::timed_out ? net::DialError::timeout
+                                                  : net::DialError::other);
+    }
+  }
 }
 
 void count_relayed(Runtime& rt, const net::RelayStats& stats) {

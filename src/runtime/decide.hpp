@@ -9,6 +9,7 @@
 #include "net/relay.hpp"
 #include "policy/evaluate.hpp"
 #include "runtime/runtime.hpp"
+#include "upstream/upstream_proxy.hpp"
 
 namespace netfence::runtime {
 
@@ -33,6 +34,21 @@ void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestF
 boost::asio::awaitable<net::DialResult> dial(Runtime& rt,
                                              std::span<const core::IpAddress> addresses,
                                              std::uint16_t port, std::chrono::milliseconds budget);
+
+/// SPEC §12: connects to the upstream proxy itself. Its address is operator configuration, so it
+/// is resolved (when a name) but exempt from local/private protection.
+boost::asio::awaitable<net::DialResult> dial_upstream_proxy(Runtime& rt,
+                                                            const upstream::ProxyEndpoint& proxy,
+                                                            std::chrono::milliseconds budget);
+
+/// SPEC §12: a `CONNECT host:port` tunnel through the upstream proxy (Proxy-Authorization from
+/// its userinfo), all within `budget`. Any answer but 2xx is a failure (502); bytes the proxy
+/// passed on after its answer are kept in `early_data`.
+boost::asio::awaitable<net::DialResult> dial_through_upstream(Runtime& rt,
+                                                              const upstream::ProxyEndpoint& proxy,
+                                                              const core::CanonicalHost& host,
+                                                              std::uint16_t port,
+                                                              std::chrono::milliseconds budget);
 
 /// Adds a finished relay's byte counts to netfence_bytes_relayed_total (a = client side).
 void count_relayed(Runtime& rt, const net::RelayStats& stats);

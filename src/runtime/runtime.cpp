@@ -30,12 +30,52 @@ Runtime::Runtime(log::Logger& logger, std::shared_ptr<const policy::Snapshot> sn
   auto snap = snapshot_.load();
   unix_.store(std::make_shared<const UnixAllowlist>(
       snap && snap->config ? UnixAllowlist::from(*snap->config) : UnixAllowlist{}));
+  upstream_.store(std::make_shared<const upstream::Settings>());
+  refresh_upstream();
+}
+
+void Runtime::refresh_upstream() {
+  auto snap = snapshot_.load();
+  auto next = std::make_shared<upstream::Settings>();
+  if (snap && snap->config && snap->config->allow_upstream_proxy) {
+    std::vector<upstream::OwnListener> own;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto* ep : {&http_, &socks5_, &admin_}) {
+        if (*ep) own.push_back({(*ep)->ip, (*ep)->port});
+      }
+    }
+    *next = upstream::read_settings(upstream::process_environment(), own);
+  }
+  auto prev = upstream_.exchange(next);
+  if (!prev || prev->warnings != next->warnings) {
+    for (const auto& w : next->warnings) logger_.warn(w);
+  }
+  const bool was = prev && prev->active();
+  if (next->active() && (!was || prev->http.has_value() != next->http.has_value() ||
+                         prev->https.has_value() != next->https.has_value())) {
+    std::string text = "upstream proxy:";
+    if (next->http) text += " http via " + next->http->display;
+    if (next->https) text += " https via " + next->https->display;
+    logger_.info(text);
+  }
+}
+
+std::optional<upstream::ProxyEndpoint> Runtime::upstream_for(bool secure,
+                                                             const core::CanonicalHost& host,
+                                                             std::uint16_t port) const {
+  auto settings = upstream_.load();
+  if (!settings) return std::nullopt;
+  const upstream::ProxyEndpoint* p = settings->choose(secure, host, port);
+  if (!p) return std::nullopt;
+  return *p;
 }
 
 void Runtime::set_snapshot(std::shared_ptr<const policy::Snapshot> next) {
   // §11: entries are resolved now, at install time (this runs on the control thread).
   if (next->config) unix_.store(std::make_shared<const UnixAllowlist>(UnixAllowlist::from(*next->config)));
   auto prev = snapshot_.exchange(next);
+  refresh_upstream();  // §12: read at start and on each reload
   if (!next->enabled) {
     stop_tunnels_if([](TunnelKind) { return true; });
   } else if (next->mode == Mode::limited && (!prev || prev->mode != Mode::limited)) {
@@ -74,10 +114,13 @@ void Runtime::set_own_addresses(std::vector<core::IpAddress> own) {
 void Runtime::set_listeners(std::optional<policy::Endpoint> http,
                             std::optional<policy::Endpoint> socks5,
                             std::optional<policy::Endpoint> admin) {
-  std::lock_guard lock(mutex_);
-  http_ = http;
-  socks5_ = socks5;
-  admin_ = admin;
+  {
+    std::lock_guard lock(mutex_);
+    http_ = http;
+    socks5_ = socks5;
+    admin_ = admin;
+  }
+  refresh_upstream();  // loop protection needs the bound ports
 }
 
 bool Runtime::try_acquire_connection(observe::Listener listener) {

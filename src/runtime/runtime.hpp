@@ -24,6 +24,7 @@
 #include "policy/evaluate.hpp"
 #include "policy/snapshot.hpp"
 #include "runtime/unix_allowlist.hpp"
+#include "upstream/upstream_proxy.hpp"
 
 namespace netfence::runtime {
 
@@ -49,6 +50,14 @@ class Runtime {
 
   /// §11: the unix-socket allowlist resolved when the current snapshot was installed.
   std::shared_ptr<const UnixAllowlist> unix_allowlist() const { return unix_.load(); }
+
+  /// §12: the upstream proxy that carries a request to this target, or nullopt for a direct
+  /// connection. `secure`: https/wss targets, CONNECT, MITM upstream and SOCKS5 TCP.
+  std::optional<upstream::ProxyEndpoint> upstream_for(bool secure, const core::CanonicalHost& host,
+                                                      std::uint16_t port) const;
+  /// Re-reads HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY (start, reload, listeners bound) and
+  /// logs the warnings when they changed.
+  void refresh_upstream();
 
   std::shared_ptr<dns::Resolver> resolver() const;
   void set_resolver(std::shared_ptr<dns::Resolver> r);
@@ -102,6 +111,7 @@ class Runtime {
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::shared_ptr<const PolicyDecider>> decider_;
   std::atomic<std::shared_ptr<const UnixAllowlist>> unix_;
+  std::atomic<std::shared_ptr<const upstream::Settings>> upstream_;
 
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<dns::Resolver> resolver_;

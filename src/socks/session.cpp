@@ -436,11 +436,20 @@ class Session {
     facts.protocol = Protocol::socks5_tcp;
     facts.host = &host.value();
     facts.port = req.port;
+    // §12: SOCKS5 TCP is chained through HTTPS_PROXY/ALL_PROXY like a CONNECT.
+    const auto proxy = guarded ? std::nullopt : ctx_.rt.upstream_for(true, *host, req.port);
+    facts.via_upstream = proxy.has_value();
     const runtime::Requester who{peer_, label_};
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     if (!d.allowed()) co_return co_await fail(refusal_reply(d.final()));
     const auto budget = std::chrono::milliseconds(snapshot->config->connect_timeout_ms);
-    net::DialResult dialed = co_await runtime::dial(ctx_.rt, d.addresses, req.port, budget);
+    // Not `cond ? co_await a : co_await b`: g++ 12 destroys the temporary twice.
+    net::DialResult dialed;
+    if (proxy) {
+      dialed = co_await runtime::dial_through_upstream(ctx_.rt, *proxy, *host, req.port, budget);
+    } else {
+      dialed = co_await runtime::dial(ctx_.rt, d.addresses, req.port, budget);
+    }
     if (!dialed.ok()) {
       co_return co_await fail(static_cast<Reply>(net::to_socks5_reply(dialed.error)));
     }
@@ -457,6 +466,7 @@ class Session {
     net::RelayOptions opts;
     opts.idle_timeout = std::chrono::seconds(snapshot->config->idle_timeout_s);
     opts.to_b = std::move(buf_);
+    opts.to_a = std::move(dialed.early_data);
     opts.control = control;
     opts.single_threaded_executor = true;  // one io_context per I/O thread
     buf_.clear();

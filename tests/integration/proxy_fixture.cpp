@@ -79,6 +79,7 @@ std::string NetfenceProcess::start(const std::string& config_text,
     ::setenv("HOME", home.c_str(), 1);
     ::setenv("CODEX_HOME", home.c_str(), 1);
     ::setenv("NETFENCE_HOME", home.c_str(), 1);
+    for (const auto& [name, value] : env_) ::setenv(name.c_str(), value.c_str(), 1);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

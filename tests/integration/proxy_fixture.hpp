@@ -36,6 +36,10 @@ class NetfenceProcess {
   std::string start(const std::string& config_text,
                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void write_config(const std::string& config_text) const;
+  /// An environment variable for the next start() (after the proxy variables were cleared).
+  void set_env(std::string name, std::string value) {
+    env_.emplace_back(std::move(name), std::move(value));
+  }
   /// SIGHUP, then waits for one more `configuration reloaded` (or `config reload failed`) line.
   bool reload(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
@@ -66,6 +70,7 @@ class NetfenceProcess {
   std::uint16_t port_ = 0;
   std::uint16_t socks_port_ = 0;
   int exit_code_ = -1;
+  std::vector<std::pair<std::string, std::string>> env_;
 };
 
 /// A parsed HTTP response read by RawClient.

@@ -1,5 +1,7 @@
 #include "origin_server.hpp"
 
+#include <csignal>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -195,6 +197,12 @@ OriginServer::OriginServer() : OriginServer(Options{}) {}
 
 OriginServer::OriginServer(Options options)
     : options_(std::move(options)), state_(std::make_shared<State>()) {
+  // OpenSSL writes with plain write(2): a client that hung up must not kill the test binary.
+  static const bool sigpipe_ignored = [] {
+    std::signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)sigpipe_ignored;
   if (options_.tls) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, options_.cert_file.c_str()) != 1 ||
