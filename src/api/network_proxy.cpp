@@ -25,22 +25,31 @@ struct ProxyState {
   std::unique_ptr<log::Logger> logger;
   std::unique_ptr<proxy::Server> server;
 
-  std::mutex mutex;  // guards the members below
+  std::mutex mutex;  // guards `started`; run() holds it while binding
   bool started = false;
-  std::thread thread;
-  std::optional<Error> fatal;
+  std::thread thread;  // started once under `mutex`, joined once under `join_mutex`
+  std::mutex join_mutex;  // concurrent waiters: one joins, the others wait for it
+  std::optional<Error> fatal;  // written by `thread`, read after the join
 
   void shutdown(std::chrono::milliseconds grace) { server->shutdown(grace); }
 
   Result<void> wait() {
-    std::lock_guard lock(mutex);  // concurrent waiters: one joins, the others wait for it
-    if (thread.joinable()) thread.join();
+    std::lock_guard lock(join_mutex);
+    if (thread.joinable()) {
+      // From one of the proxy's own threads (a decider or observer callback) a join would
+      // wait for itself.
+      if (thread.get_id() == std::this_thread::get_id()) {
+        return Error{"io", "wait() called from a netfence thread"};
+      }
+      thread.join();
+    }
     if (fatal) return *fatal;
     return {};
   }
 
   ~ProxyState() {
     if (server) server->shutdown(std::chrono::milliseconds(0));
+    std::lock_guard lock(join_mutex);
     if (thread.joinable()) thread.join();
   }
 };
@@ -49,10 +58,12 @@ struct ProxyState {
 
 // ---- decisions ---------------------------------------------------------------------------------
 
-Decision deny(std::string reason) { return Deny{std::move(reason)}; }
+Decision deny(std::string reason) {
+  return Deny{reason.empty() ? std::string("policy_denied") : std::move(reason)};
+}
 
 Decision ask(std::string reason) {
-  Deny d{std::move(reason)};
+  Deny d{reason.empty() ? std::string("policy_denied") : std::move(reason)};
   d.decision = PolicyDecision::ask;
   return d;
 }
@@ -238,7 +249,7 @@ std::vector<std::pair<std::string, std::string>> NetworkProxy::child_environment
   in.allow_local_binding = cfg.allow_local_binding;
   if (cfg.mitm) {
     const auto dir = mitm::proxy_dir(mitm::state_home());
-    auto ca = mitm::load_or_create_ca(dir, true);
+    auto ca = mitm::load_or_create_ca(dir, false);  // build() already created it
     if (ca) {
       const auto bundle = dir / mitm::kCaBundleFile;
       if (mitm::refresh_ca_bundle(*ca, bundle)) {

@@ -64,11 +64,43 @@ bool is_self_target(const Environment& env, const core::IpAddress& raw, std::uin
   return false;
 }
 
+bool mode_guard_refuses(const Snapshot& snap, const RequestFacts& facts);
+
+// SPEC §6.5: the decider is never asked about what a later step refuses anyway: the mode guard,
+// and local, metadata or self targets that are known without DNS (literals and localhost).
+bool refused_without_dns(const Snapshot& snap, const Environment& env, const RequestFacts& facts) {
+  if (mode_guard_refuses(snap, facts)) return true;
+  const core::CanonicalHost& host = *facts.host;
+  std::vector<core::IpAddress> known;
+  if (host.is_ip()) {
+    known.push_back(*host.ip);
+  } else if (is_localhost_name(host.text)) {
+    known.push_back(core::IpAddress::v4(0x7f000001));
+  }
+  for (const auto& a : known) {
+    if (vet_address(snap, env, host, true, a) || is_self_target(env, a, facts.port)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool is_read_only_method(std::string_view method) noexcept {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
+
+namespace {
+
+// Step 8 for the protocols it applies to (SOCKS5 is refused before the host policy).
+bool mode_guard_refuses(const Snapshot& snap, const RequestFacts& facts) {
+  if (snap.mode != Mode::limited) return false;
+  if (facts.protocol == Protocol::https_connect) return !snap.mitm;
+  if (facts.protocol != Protocol::http && facts.protocol != Protocol::https) return false;
+  return !is_read_only_method(facts.method) || facts.has_upgrade || facts.has_method_override ||
+         facts.has_body;
+}
+
+}  // namespace
 
 Outcome evaluate(const Snapshot& snap, const Environment& env, const RequestFacts& facts) noexcept {
   const core::CanonicalHost& host = *facts.host;
@@ -97,6 +129,9 @@ Outcome evaluate(const Snapshot& snap, const Environment& env, const RequestFact
       return done_domain(refuse(Reason::not_allowed, DecisionSource::baseline_policy));
     }
     if (!facts.decider) {
+      if (refused_without_dns(snap, env, facts)) {
+        return done_domain(refuse(Reason::not_allowed, DecisionSource::baseline_policy));
+      }
       Outcome o;
       o.need = Need::decider;
       return o;
@@ -107,7 +142,9 @@ Outcome evaluate(const Snapshot& snap, const Environment& env, const RequestFact
       j.decider_reason = normalize_decider_reason(facts.decider->reason);
       // A decider answering with one of the §6.4 reasons (the §16 example asks with
       // "not_allowed") gets that row's header and message; any other text is policy_denied's.
-      if (auto known = parse_reason(j.decider_reason); known && *known != Reason::allow) {
+      // Only 403 rows: a decider cannot turn its refusal into a 502/503/501 (SPEC §6.4).
+      if (auto known = parse_reason(j.decider_reason);
+          known && *known != Reason::allow && info(*known).http_status == 403) {
         j.reason = *known;
       }
       return done_domain(std::move(j));

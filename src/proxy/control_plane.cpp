@@ -68,10 +68,11 @@ Result<void> ControlPlane::add_pattern(policy::PatternList list, std::string_vie
   if (!compiled) return make_error("config", std::string(key) + ": " + compiled.error().message);
   std::lock_guard lock(mutex_);
   const std::string text = compiled->pattern.text();
+  auto previous = overlay_;
   std::erase_if(overlay_, [&](const OverlayEntry& e) { return e.pattern == text; });
   overlay_.push_back({list, text});
   if (auto r = install(apply_overrides(*file_), false); !r) {
-    overlay_.pop_back();
+    overlay_ = std::move(previous);
     return r.error();
   }
   log_.info(std::string("runtime ") + key + " += " + text);

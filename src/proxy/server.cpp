@@ -12,9 +12,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <limits>
 #include <thread>
+#include <unordered_map>
 
 #include "admin/server.hpp"
 #include "audit/otlp.hpp"
@@ -187,15 +189,55 @@ struct Server::Impl {
   std::unique_ptr<admin::AdminContext> admin_ctx;
   std::once_flag shutdown_once;
   ServerOptions options;
-  std::string http_bound, socks_bound, admin_bound;  // set by bind(), then constant
+  mutable std::mutex bound_mutex;  // guards the three strings below (bind() vs readers)
+  std::string http_bound, socks_bound, admin_bound;
+  std::mutex conn_mutex;  // guards conn_fds and next_conn
+  std::unordered_map<std::uint64_t, int> conn_fds;
+  std::uint64_t next_conn = 1;
+  std::mutex error_mutex;  // guards fatal
+  std::optional<Error> fatal;
   std::atomic<std::chrono::steady_clock::rep> drain_deadline{
       std::numeric_limits<std::chrono::steady_clock::rep>::max()};
 
   explicit Impl(log::Logger& l) : log(l) {}
+  ~Impl() {
+    if (rt) rt->close_decider_gate();  // before the io_contexts go away
+  }
 
   asio::io_context& main() { return *contexts.front(); }
 
+  // Every client connection, so the shutdown deadline can close them from any thread:
+  // shutdown(2) on the descriptor wakes the session's pending read, and it then closes itself.
+  class ConnectionRegistration {
+   public:
+    ConnectionRegistration(Impl& im, int fd) : im_(im) {
+      std::lock_guard lock(im_.conn_mutex);
+      id_ = im_.next_conn++;
+      im_.conn_fds.emplace(id_, fd);
+    }
+    ~ConnectionRegistration() {
+      std::lock_guard lock(im_.conn_mutex);
+      im_.conn_fds.erase(id_);
+    }
+    ConnectionRegistration(const ConnectionRegistration&) = delete;
+    ConnectionRegistration& operator=(const ConnectionRegistration&) = delete;
+
+   private:
+    Impl& im_;
+    std::uint64_t id_ = 0;
+  };
+
+  void close_connections() {
+    std::lock_guard lock(conn_mutex);
+    for (const auto& [id, fd] : conn_fds) ::shutdown(fd, SHUT_RDWR);
+  }
+  std::size_t open_connections() {
+    std::lock_guard lock(conn_mutex);
+    return conn_fds.size();
+  }
+
   asio::awaitable<void> handle(tcp::socket socket, http::UpstreamPool& pool) {
+    ConnectionRegistration reg(*this, socket.native_handle());
     runtime::ConnectionSlot slot(*rt, observe::Listener::http);
     if (!slot.held()) {
       // §8.6: sent and closed right after accept.
@@ -209,6 +251,7 @@ struct Server::Impl {
   }
 
   asio::awaitable<void> handle_socks(tcp::socket socket) {
+    ConnectionRegistration reg(*this, socket.native_handle());
     runtime::ConnectionSlot slot(*rt, observe::Listener::socks5);
     if (!slot.held()) {
       // SOCKS5 has no reply before the greeting: over the limit, the connection just closes.
@@ -220,6 +263,7 @@ struct Server::Impl {
   }
 
   asio::awaitable<void> handle_admin(tcp::socket socket) {
+    ConnectionRegistration reg(*this, socket.native_handle());
     rt->metrics().connection_opened(observe::Listener::admin);
     co_await admin::serve_admin_connection(std::move(socket), *admin_ctx);
     rt->metrics().connection_closed(observe::Listener::admin);
@@ -301,6 +345,14 @@ struct Server::Impl {
       co_await t.async_wait(kTuple);
     }
     rt->stop_all_tunnels();
+    // §16: at the deadline every connection is closed too; sessions notice and finish (bounded).
+    close_connections();
+    const auto settle = std::chrono::steady_clock::now() + 1s;
+    while (open_connections() > 0 && std::chrono::steady_clock::now() < settle) {
+      t.expires_after(10ms);
+      co_await t.async_wait(kTuple);
+    }
+    rt->close_decider_gate();  // late decider callbacks must not post to stopped contexts
     // §15.4: what is queued reaches the sinks (≤ 2 s) before the process exits.
     if (auto pipeline = rt->audit()) pipeline->shutdown(2s);
     control.stop();
@@ -406,6 +458,7 @@ Result<void> Server::bind() {
     im.http_acceptor.reset();
     im.socks_acceptor.reset();
     im.admin_acceptor.reset();
+    std::lock_guard lock(im.bound_mutex);
     im.http_bound.clear();
     im.socks_bound.clear();
     im.admin_bound.clear();
@@ -436,8 +489,11 @@ Result<void> Server::bind_all() {
     if (!acceptor) return acceptor.error();
     boost::system::error_code ec;
     const auto bound = acceptor->local_endpoint(ec);
-    im.http_bound = runtime::endpoint_text(bound);
-    im.log.info("HTTP proxy listening on " + im.http_bound);
+    {
+      std::lock_guard lock(im.bound_mutex);
+      im.http_bound = runtime::endpoint_text(bound);
+    }
+    im.log.info("HTTP proxy listening on " + runtime::endpoint_text(bound));
     http_ep = policy_endpoint(bound);
     bound_notices("HTTP proxy", http_ep);
     im.http_acceptor.emplace(std::move(acceptor.value()));
@@ -447,8 +503,11 @@ Result<void> Server::bind_all() {
     if (!acceptor) return acceptor.error();
     boost::system::error_code ec;
     const auto bound = acceptor->local_endpoint(ec);
-    im.socks_bound = runtime::endpoint_text(bound);
-    im.log.info("SOCKS5 proxy listening on " + im.socks_bound);
+    {
+      std::lock_guard lock(im.bound_mutex);
+      im.socks_bound = runtime::endpoint_text(bound);
+    }
+    im.log.info("SOCKS5 proxy listening on " + runtime::endpoint_text(bound));
     socks_ep = policy_endpoint(bound);
     bound_notices("SOCKS5 proxy", socks_ep);
     im.socks_acceptor.emplace(std::move(acceptor.value()));
@@ -466,8 +525,11 @@ Result<void> Server::bind_all() {
     if (!acceptor) return acceptor.error();
     boost::system::error_code ec;
     const auto bound = acceptor->local_endpoint(ec);
-    im.admin_bound = runtime::endpoint_text(bound);
-    im.log.info("admin API listening on " + im.admin_bound);
+    {
+      std::lock_guard lock(im.bound_mutex);
+      im.admin_bound = runtime::endpoint_text(bound);
+    }
+    im.log.info("admin API listening on " + runtime::endpoint_text(bound));
     admin_ep = policy_endpoint(bound);
     bound_notices("admin API", admin_ep);
     im.admin_acceptor.emplace(std::move(acceptor.value()));
@@ -504,20 +566,48 @@ Result<void> Server::run() {
                    asio::detached);
   }
   asio::co_spawn(im.main(), im.refresh_own_addresses(), asio::detached);
+  // An exception escaping a handler is a bug; it stops the proxy with an error instead of the
+  // process (SPEC §16: wait() returns the first fatal error).
+  auto serve = [&im](asio::io_context& ctx) {
+    for (;;) {
+      try {
+        ctx.run();
+        return;
+      } catch (const std::exception& e) {
+        {
+          std::lock_guard lock(im.error_mutex);
+          if (!im.fatal) im.fatal = Error{"io", std::string("internal error: ") + e.what()};
+        }
+        im.log.error(std::string("internal error: ") + e.what() + "; shutting down");
+        im.begin_shutdown(std::chrono::milliseconds(0));
+      }
+    }
+  };
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < im.contexts.size(); ++i) {
-    threads.emplace_back([ctx = im.contexts[i].get()] { ctx->run(); });
+    threads.emplace_back([&serve, ctx = im.contexts[i].get()] { serve(*ctx); });
   }
-  im.main().run();
+  serve(im.main());
   for (auto& t : threads) t.join();
+  std::lock_guard lock(im.error_mutex);
+  if (im.fatal) return *im.fatal;
   return {};
 }
 
 void Server::shutdown(std::chrono::milliseconds grace) { impl_->begin_shutdown(grace); }
 
-std::string Server::http_addr() const { return impl_->http_bound; }
-std::string Server::socks_addr() const { return impl_->socks_bound; }
-std::string Server::admin_addr() const { return impl_->admin_bound; }
+std::string Server::http_addr() const {
+  std::lock_guard lock(impl_->bound_mutex);
+  return impl_->http_bound;
+}
+std::string Server::socks_addr() const {
+  std::lock_guard lock(impl_->bound_mutex);
+  return impl_->socks_bound;
+}
+std::string Server::admin_addr() const {
+  std::lock_guard lock(impl_->bound_mutex);
+  return impl_->admin_bound;
+}
 ControlPlane& Server::control_plane() { return *impl_->control_plane; }
 runtime::Runtime& Server::runtime() { return *impl_->rt; }
 

@@ -138,9 +138,12 @@ asio::awaitable<policy::DeciderAnswer> ask_decider(Runtime& rt, const PolicyDeci
   auto wait = std::make_shared<DeciderWait>(ex);
   wait->timer.expires_after(timeout);
   auto called = std::make_shared<std::atomic<bool>>(false);
-  DecisionCallback done = [weak = std::weak_ptr<DeciderWait>(wait), ex,
-                           called](Decision d) mutable {
+  DecisionCallback done = [weak = std::weak_ptr<DeciderWait>(wait), ex, called,
+                           gate = rt.decider_gate()](Decision d) mutable {
     if (called->exchange(true)) return;  // exactly once
+    // Posting while holding the gate: the proxy cannot stop its contexts in between.
+    std::lock_guard lock(gate->mutex);
+    if (!gate->open) return;  // the proxy has shut down
     asio::post(ex, [weak, d = std::move(d)]() mutable {
       auto w = weak.lock();
       if (!w || w->finished) return;  // too late
@@ -154,8 +157,14 @@ asio::awaitable<policy::DeciderAnswer> ask_decider(Runtime& rt, const PolicyDeci
   } catch (...) {
     threw = true;
   }
-  if (!threw) co_await wait->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  bool timed_out = false;
+  if (!threw) {
+    auto [ec] = co_await wait->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    // Only a cancel (the answer arriving) counts; an answer queued behind the expiry is late.
+    timed_out = ec != asio::error::operation_aborted;
+  }
   wait->finished = true;
+  if (timed_out) wait->answer.reset();
   if (threw) {
     rt.log().warn("policy decider threw for host=" + req.host + "; denied");
   } else if (!wait->answer) {
@@ -218,6 +227,14 @@ asio::awaitable<net::DialResult> dial(Runtime& rt, std::span<const core::IpAddre
 asio::awaitable<net::DialResult> dial_upstream_proxy(Runtime& rt,
                                                      const upstream::ProxyEndpoint& proxy,
                                                      std::chrono::milliseconds budget) {
+  if (proxy.tls) {
+    // Not built yet: a TLS session to the proxy under the tunnel's own TLS (see docs).
+    rt.log().warn("upstream proxy " + proxy.display +
+                  ": https:// upstream proxies are not supported yet; request refused");
+    net::DialResult failed;
+    failed.error = net::DialError::other;
+    co_return failed;
+  }
   std::vector<core::IpAddress> addresses;
   if (proxy.host.ip) {
     addresses.push_back(*proxy.host.ip);

@@ -83,6 +83,18 @@ class Runtime {
   void set_decider(PolicyDecider d) {
     decider_.store(d ? std::make_shared<const PolicyDecider>(std::move(d)) : nullptr);
   }
+  /// Decider callbacks post to a session's io_context only while this gate is open; it closes
+  /// before the contexts stop, so a callback arriving later (from any thread) is dropped.
+  struct DeciderGate {
+    std::mutex mutex;
+    bool open = true;
+  };
+  std::shared_ptr<DeciderGate> decider_gate() const { return decider_gate_; }
+  void close_decider_gate() {
+    std::lock_guard lock(decider_gate_->mutex);
+    decider_gate_->open = false;
+  }
+
   /// register_label (SPEC §16): context attached to requests carrying `label`.
   void register_label(std::string label, LabelContext ctx);
   std::optional<LabelContext> label_context(const std::string& label) const;
@@ -110,6 +122,7 @@ class Runtime {
   std::atomic<std::shared_ptr<const policy::Snapshot>> snapshot_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::shared_ptr<const PolicyDecider>> decider_;
+  const std::shared_ptr<DeciderGate> decider_gate_ = std::make_shared<DeciderGate>();
   std::atomic<std::shared_ptr<const UnixAllowlist>> unix_;
   std::atomic<std::shared_ptr<const upstream::Settings>> upstream_;
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -168,7 +169,8 @@ TEST_F(Library, DeciderDenyAndAsk) {
   EXPECT_EQ(blocked[1].source, DecisionSource::decider);
 }
 
-// §6.5: never consulted for denied, not_allowed_local, allowed hosts or mode refusals.
+// §6.5: never consulted for denied, not_allowed_local, self targets, allowed hosts or mode
+// refusals — only for targets that are not on the allowlist and nothing else refuses.
 TEST_F(Library, DeciderOnlyForNotAllowed) {
   std::atomic<int> calls{0};
   Config cfg = base("allowed_domains = [\"origin.test\"]\ndenied_domains = [\"other.test\"]\n");
@@ -177,25 +179,148 @@ TEST_F(Library, DeciderOnlyForNotAllowed) {
     ++calls;
     done(Allow{});
   }));
+  // denied
   EXPECT_EQ(status_of(get("http://" + authority("other.test", origin_->port()) + "/")), "403");
-  // origin.test is allowed by the list but resolves to loopback: not_allowed_local.
+  // allowlisted, then refused as local: the decider has nothing to say
   auto r = get("http://" + o_ + "/");
   EXPECT_EQ(status_of(r), "403");
   EXPECT_NE(r.out.find("not_allowed_local"), std::string::npos) << r.out;
+  // not allowlisted, but a local literal / localhost / the proxy itself: refused without asking
+  EXPECT_EQ(status_of(get("http://127.0.0.1:" + std::to_string(origin_->port()) + "/")), "403");
+  EXPECT_EQ(status_of(get("http://localhost:" + std::to_string(origin_->port()) + "/")), "403");
+  EXPECT_EQ(status_of(get("http://" + proxy_->admin_addr() + "/mode")), "403");
   EXPECT_EQ(calls.load(), 0);
+  EXPECT_EQ(origin_->request_count(), 0u);
 }
 
 TEST_F(Library, DeciderNotConsultedForModeRefusals) {
   std::atomic<int> calls{0};
-  start(builder(base("allowed_domains = [\"origin.test\"]\nmode = \"limited\"\n"))
+  start(builder(base("mode = \"limited\"\n"))
             .policy_decider([&](const PolicyRequest&, DecisionCallback done) {
               ++calls;
               done(Allow{});
             }));
+  // Not allowlisted and a write in limited mode: the mode guard would refuse it anyway.
   auto r = get("http://" + o_ + "/", {"-X", "POST", "-d", "x"});
   EXPECT_EQ(status_of(r), "403");
-  EXPECT_NE(r.out.find("method_not_allowed"), std::string::npos) << r.out;
+  // A CONNECT in limited mode without mitm is refused (mitm_required) whatever the decider says.
+  auto c = curl({"-p", "-x", "http://" + proxy_->http_addr(), "https://" + o_ + "/"});
+  EXPECT_NE(c.exit_code, 0);
   EXPECT_EQ(calls.load(), 0);
+  // A GET is asked about, and then allowed.
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "200");
+  EXPECT_EQ(calls.load(), 1);
+}
+
+// §16: a returned Deny is reported with source decider whatever source it set.
+TEST_F(Library, DenySourceIsAlwaysDecider) {
+  start(builder(base()).policy_decider([](const PolicyRequest&, DecisionCallback done) {
+    Deny d{"blocked by admin"};
+    d.source = DecisionSource::baseline_policy;
+    done(d);
+  }));
+  auto r = get("http://" + o_ + "/");
+  EXPECT_EQ(status_of(r), "403");
+  EXPECT_NE(r.out.find("\"source\":\"decider\""), std::string::npos) << r.out;
+  ASSERT_TRUE(sink_->wait_for(1));
+  EXPECT_EQ(sink_->events()[0].source, DecisionSource::decider);
+  EXPECT_EQ(sink_->events()[0].reason, "blocked by admin");
+}
+
+// §16: a callback kept by the embedder and called after shutdown, or after the proxy is gone,
+// is ignored safely.
+TEST_F(Library, CallbackAfterShutdownAndDestruction) {
+  std::mutex m;
+  std::vector<DecisionCallback> parked;
+  start(builder(base("decider_timeout_ms = 100\n"))
+            .policy_decider([&](const PolicyRequest&, DecisionCallback done) {
+              std::lock_guard lock(m);
+              parked.push_back(std::move(done));
+            }));
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "403");
+  handle_->shutdown(0ms);
+  EXPECT_TRUE(handle_->wait().ok());
+  {
+    std::lock_guard lock(m);
+    ASSERT_EQ(parked.size(), 1u);
+  }
+  handle_.reset();
+  proxy_.reset();
+  parked[0](Allow{});  // nothing left to post to: dropped
+}
+
+// §9.1/§16: the SOCKS5 user name is the label the decider sees.
+TEST_F(Library, Socks5UserNameIsTheLabel) {
+  std::mutex m;
+  std::vector<PolicyRequest> seen;
+  // With a password set only username/password auth is offered back, so curl sends the name.
+  start(builder(base("socks_password = \"pw\"\n")).policy_decider([&](const PolicyRequest& r, DecisionCallback done) {
+    {
+      std::lock_guard lock(m);
+      seen.push_back(r);
+    }
+    done(deny("no"));
+  }));
+  const std::string socks = proxy_->socks_addr();
+  auto c = curl({"-x", "socks5h://sock-agent:pw@" + socks, "http://" + o_ + "/"});
+  EXPECT_NE(c.exit_code, 0);
+  std::lock_guard lock(m);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].protocol, Protocol::socks5_tcp);
+  EXPECT_EQ(seen[0].label, "sock-agent");
+  EXPECT_FALSE(seen[0].method);
+}
+
+// §3.7: the overlay survives reload(); an added allow removes the file's identical deny.
+TEST_F(Library, OverlaySurvivesReloadAndUpsertsAgainstTheFile) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("nf-lib-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "config.toml";
+  auto write = [&](const std::string& extra) {
+    std::ofstream(file) << "[network]\nenabled = true\nallow_upstream_proxy = false\n"
+                           "allow_local_binding = true\ndns_servers = [\""
+                        << dns_->address()
+                        << "\"]\ndns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"
+                        << extra;
+  };
+  write("denied_domains = [\"origin.test\"]\n");
+  auto b = NetworkProxy::builder();
+  b.config_file(file).http_addr("127.0.0.1:0").socks_addr("127.0.0.1:0").admin_addr("127.0.0.1:0");
+  start(b);
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "403");
+  ASSERT_TRUE(proxy_->add_allowed_domain("origin.test").ok());
+  EXPECT_TRUE(proxy_->current_config().denied_domains.empty());
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "200");
+  write("denied_domains = [\"origin.test\", \"other.test\"]\n");
+  ASSERT_TRUE(proxy_->reload().ok());
+  EXPECT_EQ(proxy_->current_config().denied_domains, std::vector<std::string>{"other.test"});
+  EXPECT_EQ(status_of(get("http://" + o_ + "/")), "200");
+  std::filesystem::remove_all(dir);
+}
+
+// §16: at the deadline every connection is closed, an idle keep-alive one included; a later
+// shutdown(0ms) shortens a long grace; wait() from two threads.
+TEST_F(Library, ShutdownClosesConnectionsAtTheDeadline) {
+  start(builder(base("allowed_domains = [\"origin.test\"]\n")));
+  const auto port = static_cast<std::uint16_t>(
+      std::stoi(proxy_->http_addr().substr(proxy_->http_addr().rfind(':') + 1)));
+  RawClient idle;
+  ASSERT_TRUE(idle.connect(port));
+  ASSERT_TRUE(idle.send("GET http://" + o_ + "/ HTTP/1.1\r\nHost: " + o_ + "\r\n\r\n"));
+  ASSERT_TRUE(idle.read_response());  // keep-alive: the connection stays open, idle
+  const auto t0 = std::chrono::steady_clock::now();
+  handle_->shutdown(30s);
+  handle_->shutdown(0ms);
+  Result<void> a = Result<void>(), b2 = Result<void>();
+  std::thread w1([&] { a = handle_->wait(); });
+  std::thread w2([&] { b2 = handle_->wait(); });
+  w1.join();
+  w2.join();
+  EXPECT_TRUE(a.ok());
+  EXPECT_TRUE(b2.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  EXPECT_TRUE(idle.read_until_close(5s).has_value()) << "idle connection left open";
 }
 
 // §6.5/§16: no answer within decider_timeout_ms → policy_denied; a late callback is ignored.

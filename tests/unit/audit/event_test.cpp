@@ -267,14 +267,16 @@ TEST(MakeEvents, SelfTarget) {
   expect_target(ev[0], Protocol::http, "127.0.0.1", 8080, "POST");
 }
 
-TEST(MakeEvents, SelfTargetAfterADeciderAllowIsNotAnOverride) {
+// §6.5: the decider is not asked about a target a later step refuses without DNS (here the
+// proxy itself): the allowlist miss is the refusal, and no override is recorded.
+TEST(MakeEvents, SelfTargetIsNotReferredToTheDecider) {
   Engine en;
   en.cfg->allow_local_binding = true;
   auto f = en.facts("localhost", 3128, Protocol::https_connect, "CONNECT");
   auto d = en.run(f, {}, DeciderAnswer{Verdict::allow, ""});
   auto ev = en.events(d, f);
   ASSERT_EQ(ev.size(), 1u);
-  expect_row(ev[0], {Scope::domain, Verdict::deny, DecisionSource::proxy_state, "self_target"});
+  expect_row(ev[0], {Scope::domain, Verdict::deny, DecisionSource::baseline_policy, "not_allowed"});
   expect_target(ev[0], Protocol::https_connect, "localhost", 3128, "CONNECT");
 }
 
@@ -354,15 +356,19 @@ TEST(MakeEvents, MitmInnerRequestMethodGuardUsesProtocolHttps) {
   for (const auto& e : ev) expect_target(e, Protocol::https, "example.com", 443, "DELETE");
 }
 
-TEST(MakeEvents, ModeGuardAfterADeciderAllowKeepsOverrideOnTheDomainEventOnly) {
+// §6.5: a write in limited mode is refused by the mode guard whatever the decider says, so the
+// decider is not asked; a read is, and the mode guard then has nothing to refuse.
+TEST(MakeEvents, ModeGuardRefusalsAreNotReferredToTheDecider) {
   Engine en;
   en.cfg->mode = Mode::limited;
   auto f = en.facts("example.com", 80, Protocol::http, "PATCH");
   auto ev = en.events(en.run(f, {ip("93.184.216.34")}, DeciderAnswer{Verdict::allow, ""}), f);
-  ASSERT_EQ(ev.size(), 2u);
+  ASSERT_EQ(ev.size(), 1u);
+  expect_row(ev[0], {Scope::domain, Verdict::deny, DecisionSource::baseline_policy, "not_allowed"});
+  auto g = en.facts("example.com", 80, Protocol::http, "GET");
+  ev = en.events(en.run(g, {ip("93.184.216.34")}, DeciderAnswer{Verdict::allow, ""}), g);
+  ASSERT_EQ(ev.size(), 1u);
   expect_row(ev[0], {Scope::domain, Verdict::allow, DecisionSource::decider, "not_allowed", true});
-  expect_row(ev[1], {Scope::non_domain, Verdict::deny, DecisionSource::mode_guard,
-                     "method_not_allowed", false});
 }
 
 TEST(MakeEvents, MitmRequiredAfterAnAllowDomainEvent) {
