@@ -84,4 +84,8 @@ Result<Config> load_config(const std::filesystem::path& path);
 /// Same, from TOML text; `display_name` is used as <file> in diagnostics.
 Result<Config> load_config_from_string(std::string_view toml_text, std::string_view display_name);
 
+/// Checks a Config built in code against the §3 rules a file is held to (integer ranges,
+/// patterns, socket paths); the message names the key as `network.<key>: ...`.
+Result<void> validate_config(const Config& config);
+
 }  // namespace netfence

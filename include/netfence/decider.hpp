@@ -22,7 +22,7 @@ struct PolicyRequest {
   std::optional<std::string> client_addr;  // "ip:port"
   std::optional<std::string> method;       // HTTP method or "CONNECT"; empty for SOCKS5
   std::optional<std::string> command, exec_policy_hint;  // from register_label
-  std::optional<std::string> label;  // Proxy-Authorization / SOCKS5 user name
+  std::optional<std::string> label;                      // Proxy-Authorization / SOCKS5 user name
 };
 
 struct Allow {};

@@ -27,8 +27,8 @@ struct ProxyState {
 
   std::mutex mutex;  // guards `started`; run() holds it while binding
   bool started = false;
-  std::thread thread;  // started once under `mutex`, joined once under `join_mutex`
-  std::mutex join_mutex;  // concurrent waiters: one joins, the others wait for it
+  std::thread thread;          // started once under `mutex`, joined once under `join_mutex`
+  std::mutex join_mutex;       // concurrent waiters: one joins, the others wait for it
   std::optional<Error> fatal;  // written by `thread`, read after the join
 
   void shutdown(std::chrono::milliseconds grace) { server->shutdown(grace); }
@@ -159,6 +159,10 @@ Result<NetworkProxy> NetworkProxyBuilder::build() {
   // The public enum mirrors log::Level value for value.
   state->logger = std::make_unique<log::Logger>(static_cast<log::Level>(options_->log_level));
   Config cfg = options_->config;
+  if (!options_->config_file) {
+    // A Config built in code is held to the same rules as a file (SPEC §16, §3.4).
+    if (auto valid = validate_config(cfg); !valid) return valid.error();
+  }
   if (options_->config_file) {
     auto loaded = load_config(*options_->config_file);
     if (!loaded) return loaded.error();
@@ -229,8 +233,8 @@ Config NetworkProxy::current_config() const {
   if (auto a = http_addr(); !a.empty()) cfg.proxy_url = "http://" + a;
   if (auto a = socks_addr(); !a.empty()) {
     const auto pos = cfg.socks_url.find("://");
-    cfg.socks_url = (pos == std::string::npos ? "socks5h" : cfg.socks_url.substr(0, pos)) +
-                    "://" + a;
+    cfg.socks_url =
+        (pos == std::string::npos ? "socks5h" : cfg.socks_url.substr(0, pos)) + "://" + a;
   }
   if (auto a = admin_addr(); !a.empty()) cfg.admin_url = "http://" + a;
   return cfg;

@@ -757,6 +757,45 @@ Result<Config> load_config_from_string(std::string_view toml_text, std::string_v
   return load_from_text(toml_text, display_name);
 }
 
+Result<void> validate_config(const Config& cfg) {
+  auto bad = [](std::string message) { return make_error("config", std::move(message)); };
+  auto range = [&](std::string_view key, std::uint32_t value, std::int64_t min,
+                   std::int64_t max) -> std::optional<Error> {
+    if (value >= min && value <= max) return std::nullopt;
+    return bad(std::string(key) + ": expected an integer from " + std::to_string(min) + " to " +
+               std::to_string(max) + ", got " + std::to_string(value));
+  };
+  for (const auto& k : kIntKeys) {
+    if (auto e = range("network." + std::string(k.name), cfg.*k.member, k.min, k.max)) return *e;
+  }
+  for (const auto& k : kAuditIntKeys) {
+    if (auto e = range("network.audit." + std::string(k.name), cfg.audit.*k.member, k.min, k.max)) {
+      return *e;
+    }
+  }
+  const std::pair<const std::vector<std::string>*, policy::PatternList> lists[] = {
+      {&cfg.allowed_domains, policy::PatternList::allowed},
+      {&cfg.denied_domains, policy::PatternList::denied}};
+  for (const auto& [list, kind] : lists) {
+    const char* key = kind == policy::PatternList::allowed ? "allowed_domains" : "denied_domains";
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      auto c = policy::compile_pattern((*list)[i], kind);
+      if (!c) {
+        return bad("network." + std::string(key) + "[" + std::to_string(i) +
+                   "]: " + c.error().message);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < cfg.allow_unix_sockets.size(); ++i) {
+    const auto& p = cfg.allow_unix_sockets[i];
+    if (p.empty() || p.front() != '/') {
+      return bad("network.allow_unix_sockets[" + std::to_string(i) +
+                 "]: expected an absolute path, got " + quote_toml_string(p));
+    }
+  }
+  return {};
+}
+
 Result<Config> load_config(const std::filesystem::path& path) {
   const std::string name = path.string();
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(name.c_str(), "rb"),

@@ -194,11 +194,10 @@ class Session {
     facts.host = &target->host;
     facts.port = target->port;
     facts.method = head.method;
-    facts.via_upstream =
-        ctx_.rt
-            .upstream_for(target->scheme == "https" || target->scheme == "wss", target->host,
-                          target->port)
-            .has_value();
+    facts.via_upstream = ctx_.rt
+                             .upstream_for(target->scheme == "https" || target->scheme == "wss",
+                                           target->host, target->port)
+                             .has_value();
     facts.has_upgrade = head.headers.find("upgrade") != nullptr;
     facts.has_method_override = has_method_override(head.headers);
     facts.has_body = framing->kind == BodyFraming::Kind::chunked ||
@@ -293,8 +292,9 @@ class Session {
     {
       asio::steady_timer timer(co_await asio::this_coro::executor,
                                std::chrono::milliseconds(snapshot->config->connect_timeout_ms));
-      auto r = co_await (up.async_connect(asio::local::stream_protocol::endpoint(*admitted), kTuple) ||
-                         timer.async_wait(kTuple));
+      auto r =
+          co_await (up.async_connect(asio::local::stream_protocol::endpoint(*admitted), kTuple) ||
+                    timer.async_wait(kTuple));
       if (r.index() == 1 || std::get<0>(std::get<0>(r))) {
         co_await send(client_, text_response(502, kUnixSocketFailed, false));
         co_return false;
@@ -308,8 +308,8 @@ class Session {
     unix_host_ = host ? std::string(host->value) : std::string("localhost");
     head.headers.remove("x-unix-socket");
     const std::string_view saved_error = std::exchange(upstream_error_, kUnixSocketFailed);
-    Exchange ex = co_await exchange(up, head, target, *framing, keep_alive, *snapshot->config,
-                                    true, false);
+    Exchange ex =
+        co_await exchange(up, head, target, *framing, keep_alive, *snapshot->config, true, false);
     upstream_error_ = saved_error;
     unix_host_.reset();
     error_code ignored;
@@ -505,9 +505,9 @@ class Session {
     for (int attempt = 0; attempt < 2; ++attempt) {
       const bool reused = mitm_upstream_.has_value();
       if (!mitm_upstream_) {
-        net::DialResult dialed = co_await dial_secure(
-            target.host, target.port, d.addresses,
-            std::chrono::milliseconds(cfg.connect_timeout_ms));
+        net::DialResult dialed =
+            co_await dial_secure(target.host, target.port, d.addresses,
+                                 std::chrono::milliseconds(cfg.connect_timeout_ms));
         if (!dialed.ok()) {
           const auto failure = net::to_http_failure(dialed.error);
           co_await send(

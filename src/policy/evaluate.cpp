@@ -218,9 +218,8 @@ Decision evaluate_unix_socket(const Snapshot& snap, const UnixSocketFacts& facts
     return d;
   };
   if (!snap.enabled) return judged(Reason::proxy_disabled, DecisionSource::proxy_state);
-  if (snap.mode == Mode::limited &&
-      (!is_read_only_method(facts.method) || facts.has_upgrade || facts.has_method_override ||
-       facts.has_body)) {
+  if (snap.mode == Mode::limited && (!is_read_only_method(facts.method) || facts.has_upgrade ||
+                                     facts.has_method_override || facts.has_body)) {
     return judged(Reason::method_not_allowed, DecisionSource::mode_guard);
   }
   if (!facts.platform_supported) {

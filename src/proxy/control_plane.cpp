@@ -48,12 +48,14 @@ std::shared_ptr<const Config> ControlPlane::apply_overrides(const Config& file) 
     return c ? c->pattern.text() : raw;
   };
   for (const auto& e : overlay_) {
-    auto& mine = e.list == policy::PatternList::allowed ? out->allowed_domains : out->denied_domains;
+    auto& mine =
+        e.list == policy::PatternList::allowed ? out->allowed_domains : out->denied_domains;
     auto& other =
         e.list == policy::PatternList::allowed ? out->denied_domains : out->allowed_domains;
     const auto other_list = e.list == policy::PatternList::allowed ? policy::PatternList::denied
                                                                    : policy::PatternList::allowed;
-    std::erase_if(other, [&](const std::string& p) { return normalised(p, other_list) == e.pattern; });
+    std::erase_if(other,
+                  [&](const std::string& p) { return normalised(p, other_list) == e.pattern; });
     const bool present = std::any_of(mine.begin(), mine.end(), [&](const std::string& p) {
       return normalised(p, e.list) == e.pattern;
     });

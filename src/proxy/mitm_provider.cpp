@@ -26,8 +26,8 @@ std::shared_ptr<ssl::context> make_context(const mitm::LeafCertificate& leaf) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* c = ctx->native_handle();
   if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1) return nullptr;
-  SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate(c, leaf.x509()) != 1) return nullptr;
   if (SSL_CTX_use_PrivateKey(c, leaf.pkey()) != 1) return nullptr;
   if (SSL_CTX_check_private_key(c) != 1) return nullptr;

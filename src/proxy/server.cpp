@@ -1,5 +1,8 @@
 #include "proxy/server.hpp"
 
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,9 +14,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <openssl/ssl.h>
-#include <sys/socket.h>
-
 #include <limits>
 #include <thread>
 #include <unordered_map>
@@ -125,7 +125,8 @@ std::vector<std::shared_ptr<audit::AuditSink>> audit_sinks(const Config& cfg,
 // An embedding application's sink on the audit thread (SPEC §16).
 class PublicSinkAdapter final : public audit::AuditSink {
  public:
-  explicit PublicSinkAdapter(std::shared_ptr<::netfence::AuditSink> sink) : sink_(std::move(sink)) {}
+  explicit PublicSinkAdapter(std::shared_ptr<::netfence::AuditSink> sink)
+      : sink_(std::move(sink)) {}
   void write(const std::vector<AuditEvent>& events) override {
     for (const auto& e : events) sink_->write(e);
   }
@@ -441,10 +442,10 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   }
   impl->session_ctx = std::unique_ptr<http::SessionContext>(
       new http::SessionContext{*impl->rt, impl->upstream_tls, impl->stopping, {}});
-  impl->session_ctx->mitm_tls = [mitm = impl->mitm, pool = impl->mint.get_executor()](
-                                    const core::CanonicalHost& host) {
-    return asio::co_spawn(pool, server_context_for(mitm, host), asio::use_awaitable);
-  };
+  impl->session_ctx->mitm_tls =
+      [mitm = impl->mitm, pool = impl->mint.get_executor()](const core::CanonicalHost& host) {
+        return asio::co_spawn(pool, server_context_for(mitm, host), asio::use_awaitable);
+      };
   impl->socks_ctx =
       std::unique_ptr<socks::SessionContext>(new socks::SessionContext{*impl->rt, impl->stopping});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -468,18 +469,24 @@ Result<void> Server::bind() {
 
 Result<void> Server::bind_all() {
   auto& im = *impl_;
-  auto write = [&im](const config::LogLine& line, const std::string& text) {
-    im.log.write(line.level == config::LogLevel::warn ? log::Level::warn : log::Level::info, text);
-  };
   for (const auto& line : im.plan.log) {
-    if (line.after_bind_of.empty()) write(line, line.text);
+    if (line.after_bind_of.empty()) {
+      im.log.write(line.level == config::LogLevel::warn ? log::Level::warn : log::Level::info,
+                   line.text);
+    }
   }
+  // "listening" lines are printed only once every listener is bound (all or none, §16).
+  std::vector<std::pair<log::Level, std::string>> pending;
+  auto write = [&pending](const config::LogLine& line, const std::string& text) {
+    pending.emplace_back(line.level == config::LogLevel::warn ? log::Level::warn : log::Level::info,
+                         text);
+  };
   // The dangerous-flag notices name the port really listened on, so they follow the bind.
   auto bound_notices = [&](std::string_view name, const std::optional<policy::Endpoint>& ep) {
     for (const auto& line : im.plan.log) {
       if (line.after_bind_of != name) continue;
-      write(line, ep ? config::non_loopback_notice(
-                           name, config::ListenerAddress{ep->ip, ep->port}, line.flag)
+      write(line, ep ? config::non_loopback_notice(name, config::ListenerAddress{ep->ip, ep->port},
+                                                   line.flag)
                      : line.text);
     }
   };
@@ -493,7 +500,8 @@ Result<void> Server::bind_all() {
       std::lock_guard lock(im.bound_mutex);
       im.http_bound = runtime::endpoint_text(bound);
     }
-    im.log.info("HTTP proxy listening on " + runtime::endpoint_text(bound));
+    pending.emplace_back(log::Level::info,
+                         "HTTP proxy listening on " + runtime::endpoint_text(bound));
     http_ep = policy_endpoint(bound);
     bound_notices("HTTP proxy", http_ep);
     im.http_acceptor.emplace(std::move(acceptor.value()));
@@ -507,13 +515,14 @@ Result<void> Server::bind_all() {
       std::lock_guard lock(im.bound_mutex);
       im.socks_bound = runtime::endpoint_text(bound);
     }
-    im.log.info("SOCKS5 proxy listening on " + runtime::endpoint_text(bound));
+    pending.emplace_back(log::Level::info,
+                         "SOCKS5 proxy listening on " + runtime::endpoint_text(bound));
     socks_ep = policy_endpoint(bound);
     bound_notices("SOCKS5 proxy", socks_ep);
     im.socks_acceptor.emplace(std::move(acceptor.value()));
   }
   if (im.plan.socks5 && im.config->mode == Mode::limited) {
-    im.log.info("SOCKS5 refuses every request while mode = \"limited\"");
+    pending.emplace_back(log::Level::info, "SOCKS5 refuses every request while mode = \"limited\"");
   }
   admin::ListenerUrls urls{im.config->proxy_url, im.config->socks_url, im.config->admin_url};
   if (http_ep) urls.proxy_url = "http://" + endpoint_url_host(*http_ep);
@@ -529,7 +538,8 @@ Result<void> Server::bind_all() {
       std::lock_guard lock(im.bound_mutex);
       im.admin_bound = runtime::endpoint_text(bound);
     }
-    im.log.info("admin API listening on " + runtime::endpoint_text(bound));
+    pending.emplace_back(log::Level::info,
+                         "admin API listening on " + runtime::endpoint_text(bound));
     admin_ep = policy_endpoint(bound);
     bound_notices("admin API", admin_ep);
     im.admin_acceptor.emplace(std::move(acceptor.value()));
@@ -541,6 +551,7 @@ Result<void> Server::bind_all() {
       [rt = im.rt.get()] { return rt->snapshot()->config->admin_token; },
       admin_ep ? std::optional<core::IpAddress>(admin_ep->ip) : std::nullopt, im.log});
   im.rt->set_listeners(http_ep, socks_ep, admin_ep);
+  for (const auto& [level, text] : pending) im.log.write(level, text);
   return {};
 }
 

@@ -1,17 +1,17 @@
 #include "runtime/decide.hpp"
 
-#include "http/wire/response_head.hpp"
-#include "net/stream_io.hpp"
-
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <variant>
+
+#include "http/wire/response_head.hpp"
+#include "net/stream_io.hpp"
 
 namespace netfence::runtime {
 namespace asio = boost::asio;
@@ -200,8 +200,8 @@ asio::awaitable<policy::Decision> decide(Runtime& rt, const policy::Snapshot& sn
       facts.resolution =
           policy::Resolution{r.ok() ? std::move(r.addresses) : std::vector<core::IpAddress>{}};
     } else if (decider) {
-      const auto timeout = std::chrono::milliseconds(
-          snapshot.config ? snapshot.config->decider_timeout_ms : 30000);
+      const auto timeout =
+          std::chrono::milliseconds(snapshot.config ? snapshot.config->decider_timeout_ms : 30000);
       facts.decider =
           co_await ask_decider(rt, *decider, make_policy_request(rt, facts, who), timeout);
     } else {
@@ -239,8 +239,8 @@ asio::awaitable<net::DialResult> dial_upstream_proxy(Runtime& rt,
   if (proxy.host.ip) {
     addresses.push_back(*proxy.host.ip);
   } else if (proxy.host.text == "localhost" || proxy.host.text.ends_with(".localhost")) {
-    addresses = {core::IpAddress::v4(0x7F000001U), core::IpAddress::v6({0, 0, 0, 0, 0, 0, 0, 0,
-                                                                         0, 0, 0, 0, 0, 0, 0, 1})};
+    addresses = {core::IpAddress::v4(0x7F000001U),
+                 core::IpAddress::v6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})};
   } else {
     auto resolver = rt.resolver();
     dns::ResolveResult r =
@@ -299,9 +299,9 @@ asio::awaitable<net::DialResult> dial_through_upstream(Runtime& rt,
       co_return fail("malformed answer", net::DialError::other);
     }
     if (auto ec = co_await net::read_more(*r.socket, buf, deadline, 4096)) {
-      co_return fail(ec == asio::error::timed_out ? "timed out" : ec.message(),
-                     ec == asio::error::timed_out ? net::DialError::timeout
-                                                  : net::DialError::other);
+      co_return fail(
+          ec == asio::error::timed_out ? "timed out" : ec.message(),
+          ec == asio::error::timed_out ? net::DialError::timeout : net::DialError::other);
     }
   }
 }

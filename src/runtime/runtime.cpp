@@ -73,7 +73,8 @@ std::optional<upstream::ProxyEndpoint> Runtime::upstream_for(bool secure,
 
 void Runtime::set_snapshot(std::shared_ptr<const policy::Snapshot> next) {
   // §11: entries are resolved now, at install time (this runs on the control thread).
-  if (next->config) unix_.store(std::make_shared<const UnixAllowlist>(UnixAllowlist::from(*next->config)));
+  if (next->config)
+    unix_.store(std::make_shared<const UnixAllowlist>(UnixAllowlist::from(*next->config)));
   auto prev = snapshot_.exchange(next);
   refresh_upstream();  // §12: read at start and on each reload
   if (!next->enabled) {

@@ -76,7 +76,7 @@ std::string lexically_normal_unix_path(std::string_view path) {
 
 std::string resolve_unix_path(const std::string& lexical) {
   std::unique_ptr<char, decltype(&std::free)> real(::realpath(lexical.c_str(), nullptr),
-                                                    &std::free);
+                                                   &std::free);
   return real ? std::string(real.get()) : lexical;
 }
 

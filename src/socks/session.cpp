@@ -429,8 +429,8 @@ class Session {
   asio::awaitable<void> connect(const wire::Request& req) {
     auto snapshot = ctx_.rt.snapshot();
     const bool guarded = snapshot->mode == Mode::limited || !snapshot->config->enabled;
-    auto host = guarded ? Result<core::CanonicalHost>(guard_host(req.dst))
-                        : wire::canonical_host(req.dst);
+    auto host =
+        guarded ? Result<core::CanonicalHost>(guard_host(req.dst)) : wire::canonical_host(req.dst);
     if (!host) co_return co_await fail(Reply::general_failure);
     policy::RequestFacts facts;
     facts.protocol = Protocol::socks5_tcp;

@@ -535,6 +535,18 @@ TEST_F(Library, DisabledAndBuildErrors) {
   bad = NetworkProxy::builder().config(c).build();
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, "config");
+  c = base();
+  c.decider_timeout_ms = 0;
+  bad = NetworkProxy::builder().config(c).build();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message,
+            "network.decider_timeout_ms: expected an integer from 1 to 600000, got 0");
+  c = base();
+  c.allowed_domains = {"ok.example", "exa mple.com"};
+  bad = NetworkProxy::builder().config(c).build();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("network.allowed_domains[1]: "), std::string::npos)
+      << bad.error().message;
 }
 
 // §16: shutdown is idempotent, wait returns, and destroying a running handle stops the proxy.
