@@ -385,6 +385,7 @@ Result<std::unique_ptr<Server>> Server::create(Config config,
   if (auto tls = configure_upstream_tls(impl->upstream_tls, *shared); !tls) return tls.error();
   impl->config = shared;
   impl->rt = std::make_unique<runtime::Runtime>(logger, snap.value(), resolver.value());
+  impl->rt->set_proxy_tls(&impl->upstream_tls);  // §12: https:// upstream proxies
   impl->control_plane =
       std::make_unique<ControlPlane>(logger, *impl->rt, shared, impl->config_path);
   if (opts.audit_metadata) impl->control_plane->set_audit_metadata(*opts.audit_metadata);

@@ -12,6 +12,7 @@
 
 #include "http/wire/response_head.hpp"
 #include "net/stream_io.hpp"
+#include "runtime/tls_bridge.hpp"
 
 namespace netfence::runtime {
 namespace asio = boost::asio;
@@ -227,14 +228,7 @@ asio::awaitable<net::DialResult> dial(Runtime& rt, std::span<const core::IpAddre
 asio::awaitable<net::DialResult> dial_upstream_proxy(Runtime& rt,
                                                      const upstream::ProxyEndpoint& proxy,
                                                      std::chrono::milliseconds budget) {
-  if (proxy.tls) {
-    // Not built yet: a TLS session to the proxy under the tunnel's own TLS (see docs).
-    rt.log().warn("upstream proxy " + proxy.display +
-                  ": https:// upstream proxies are not supported yet; request refused");
-    net::DialResult failed;
-    failed.error = net::DialError::other;
-    co_return failed;
-  }
+  const auto deadline = std::chrono::steady_clock::now() + budget;
   std::vector<core::IpAddress> addresses;
   if (proxy.host.ip) {
     addresses.push_back(*proxy.host.ip);
@@ -253,7 +247,23 @@ asio::awaitable<net::DialResult> dial_upstream_proxy(Runtime& rt,
     }
     addresses = std::move(r.addresses);
   }
-  co_return co_await dial(rt, addresses, proxy.port, budget);
+  net::DialResult r = co_await dial(rt, addresses, proxy.port, budget);
+  if (!r.ok() || !proxy.tls) co_return r;
+  // https:// proxy: TLS to the proxy itself, behind a plain socket for the caller.
+  net::DialResult failed;
+  failed.error = net::DialError::other;
+  if (!rt.proxy_tls()) co_return failed;
+  std::string error;
+  const auto snap = rt.snapshot();
+  const auto idle = std::chrono::seconds(snap->config ? snap->config->idle_timeout_s : 300);
+  auto bridged =
+      co_await bridge_tls(std::move(*r.socket), *rt.proxy_tls(), proxy.host, deadline, idle, error);
+  if (!bridged) {
+    rt.log().warn("upstream proxy " + proxy.display + ": " + error);
+    co_return failed;
+  }
+  r.socket = std::move(bridged);
+  co_return r;
 }
 
 asio::awaitable<net::DialResult> dial_through_upstream(Runtime& rt,

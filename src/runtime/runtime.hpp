@@ -26,6 +26,10 @@
 #include "runtime/unix_allowlist.hpp"
 #include "upstream/upstream_proxy.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace netfence::runtime {
 
 /// What an open tunnel is, for closing the right ones on a mode or `enabled` change.
@@ -58,6 +62,10 @@ class Runtime {
   /// Re-reads HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY (start, reload, listeners bound) and
   /// logs the warnings when they changed.
   void refresh_upstream();
+  /// Client TLS for https:// upstream proxies (system roots plus extra_ca_certs); owned by the
+  /// composition root, null when none was set.
+  boost::asio::ssl::context* proxy_tls() const { return proxy_tls_; }
+  void set_proxy_tls(boost::asio::ssl::context* ctx) { proxy_tls_ = ctx; }
 
   std::shared_ptr<dns::Resolver> resolver() const;
   void set_resolver(std::shared_ptr<dns::Resolver> r);
@@ -125,6 +133,7 @@ class Runtime {
   const std::shared_ptr<DeciderGate> decider_gate_ = std::make_shared<DeciderGate>();
   std::atomic<std::shared_ptr<const UnixAllowlist>> unix_;
   std::atomic<std::shared_ptr<const upstream::Settings>> upstream_;
+  boost::asio::ssl::context* proxy_tls_ = nullptr;  // set once before serving
 
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<dns::Resolver> resolver_;

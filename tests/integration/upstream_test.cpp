@@ -3,6 +3,7 @@
 // origins. The policy still judges every final target.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,7 +39,13 @@ int connect_loopback(std::uint16_t port) {
 // refuse CONNECT with 403.
 class UpstreamProxy {
  public:
-  UpstreamProxy() {
+  // With `pki`, an https:// proxy: TLS with pki's leaf certificate on every connection.
+  explicit UpstreamProxy(const TestPki* pki = nullptr) {
+    if (pki) {
+      ctx_ = SSL_CTX_new(TLS_server_method());
+      SSL_CTX_use_certificate_chain_file(ctx_, pki->leaf_cert.c_str());
+      SSL_CTX_use_PrivateKey_file(ctx_, pki->leaf_key.c_str(), SSL_FILETYPE_PEM);
+    }
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -56,6 +63,7 @@ class UpstreamProxy {
     thread_.join();
     for (auto& t : conns_) t.join();
     ::close(fd_);
+    if (ctx_) SSL_CTX_free(ctx_);
   }
   std::uint16_t port() const { return port_; }
   void refuse_connect() { refuse_ = true; }
@@ -77,12 +85,32 @@ class UpstreamProxy {
       });
     }
   }
-  static bool read_head(int c, std::string& in) {
+  // The client side of one connection: plain, or TLS over the descriptor.
+  struct Conn {
+    int fd;
+    SSL* ssl = nullptr;
+    bool wait_readable(int ms) const {
+      if (ssl && SSL_pending(ssl) > 0) return true;
+      pollfd p{fd, POLLIN, 0};
+      return ::poll(&p, 1, ms) > 0;
+    }
+    ssize_t read(char* b, std::size_t n) const {
+      return ssl ? SSL_read(ssl, b, static_cast<int>(n)) : ::read(fd, b, n);
+    }
+    void write(std::string_view s) const {
+      if (!ssl) return write_all(fd, s);
+      while (!s.empty()) {
+        const int n = SSL_write(ssl, s.data(), static_cast<int>(s.size()));
+        if (n <= 0) return;
+        s.remove_prefix(static_cast<std::size_t>(n));
+      }
+    }
+  };
+  static bool read_head(const Conn& c, std::string& in) {
     char buf[4096];
     while (in.find("\r\n\r\n") == std::string::npos) {
-      pollfd p{c, POLLIN, 0};
-      if (::poll(&p, 1, 5000) <= 0) return false;
-      const ssize_t n = ::read(c, buf, sizeof buf);
+      if (!c.wait_readable(5000)) return false;
+      const ssize_t n = c.read(buf, sizeof buf);
       if (n <= 0) return false;
       in.append(buf, static_cast<std::size_t>(n));
     }
@@ -103,7 +131,23 @@ class UpstreamProxy {
       s.remove_prefix(static_cast<std::size_t>(n));
     }
   }
-  void handle(int c) {
+  void handle(int fd) {
+    Conn c{fd};
+    if (ctx_) {
+      c.ssl = SSL_new(ctx_);
+      SSL_set_fd(c.ssl, fd);
+      if (SSL_accept(c.ssl) != 1) {
+        SSL_free(c.ssl);
+        return;
+      }
+    }
+    serve_one(c);
+    if (c.ssl) {
+      SSL_shutdown(c.ssl);
+      SSL_free(c.ssl);
+    }
+  }
+  void serve_one(const Conn& c) {
     std::string in;
     if (!read_head(c, in)) return;
     const std::string head = in.substr(0, in.find("\r\n\r\n") + 4);
@@ -115,43 +159,49 @@ class UpstreamProxy {
     if (line.rfind("CONNECT ", 0) != 0) {
       const std::string body =
           "via-upstream " + line + " auth=" + header(head, "proxy-authorization");
-      write_all(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
-                       "\r\nConnection: close\r\n\r\n" + body);
+      c.write("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+              "\r\nConnection: close\r\n\r\n" + body);
       return;
     }
     if (refuse_) {
-      write_all(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+      c.write("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
       return;
     }
     const std::string target = line.substr(8, line.find(' ', 8) - 8);
     const auto port = static_cast<std::uint16_t>(std::stoi(target.substr(target.rfind(':') + 1)));
     const int o = connect_loopback(port);
     if (o < 0) {
-      write_all(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+      c.write("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
       return;
     }
-    write_all(c, "HTTP/1.1 200 Connection established\r\n\r\n");
+    c.write("HTTP/1.1 200 Connection established\r\n\r\n");
     const std::string rest = in.substr(head.size());
     if (!rest.empty()) write_all(o, rest);
     char buf[16384];
     for (;;) {
-      pollfd p[2] = {{c, POLLIN, 0}, {o, POLLIN, 0}};
-      if (::poll(p, 2, 5000) <= 0) break;
-      bool done = false;
-      for (int i = 0; i < 2; ++i) {
-        if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        const ssize_t n = ::read(p[i].fd, buf, sizeof buf);
-        if (n <= 0) {
-          done = true;
-          break;
-        }
-        write_all(i == 0 ? o : c, std::string_view(buf, static_cast<std::size_t>(n)));
+      if (c.ssl && SSL_pending(c.ssl) > 0) {
+        const ssize_t n = c.read(buf, sizeof buf);
+        if (n <= 0) break;
+        write_all(o, std::string_view(buf, static_cast<std::size_t>(n)));
+        continue;
       }
-      if (done) break;
+      pollfd p[2] = {{c.fd, POLLIN, 0}, {o, POLLIN, 0}};
+      if (::poll(p, 2, 5000) <= 0) break;
+      if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        const ssize_t n = c.read(buf, sizeof buf);
+        if (n <= 0) break;
+        write_all(o, std::string_view(buf, static_cast<std::size_t>(n)));
+      }
+      if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+        const ssize_t n = ::read(o, buf, sizeof buf);
+        if (n <= 0) break;
+        c.write(std::string_view(buf, static_cast<std::size_t>(n)));
+      }
     }
     ::close(o);
   }
 
+  SSL_CTX* ctx_ = nullptr;
   int fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
@@ -203,7 +253,8 @@ TEST_F(Upstream, PlainHttpInAbsoluteFormWithCredentials) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   // base64("agent:s:cret") = YWdlbnQ6czpjcmV0
-  EXPECT_EQ(r->body, "via-upstream GET http://" + o_ + "/p?q=1 HTTP/1.1 auth=Basic YWdlbnQ6czpjcmV0");
+  EXPECT_EQ(r->body,
+            "via-upstream GET http://" + o_ + "/p?q=1 HTTP/1.1 auth=Basic YWdlbnQ6czpjcmV0");
   EXPECT_EQ(origin_->request_count(), 0u);
   EXPECT_NE(proxy_->log().find("upstream proxy: http via http://127.0.0.1:" +
                                std::to_string(up_->port())),
@@ -216,11 +267,13 @@ TEST_F(Upstream, PlainHttpInAbsoluteFormWithCredentials) {
 TEST_F(Upstream, UnresolvableNamesArePassedOnButPolicyStillApplies) {
   proxy_->set_env("HTTP_PROXY", up_url_);
   start(upstream_config());
-  auto r = exchange("GET http://nores.test/ HTTP/1.1\r\nHost: nores.test\r\nConnection: close\r\n\r\n");
+  auto r =
+      exchange("GET http://nores.test/ HTTP/1.1\r\nHost: nores.test\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "via-upstream GET http://nores.test/ HTTP/1.1 auth=");
-  r = exchange("GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\nConnection: close\r\n\r\n");
+  r = exchange(
+      "GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 403);
   EXPECT_EQ(r->header("x-proxy-error"), "blocked-by-allowlist");
@@ -244,8 +297,8 @@ TEST_F(Upstream, ConnectIsChained) {
   ASSERT_EQ(heads.size(), 1u);
   EXPECT_EQ(heads[0].rfind("CONNECT " + o_ + " HTTP/1.1\r\n", 0), 0u) << heads[0];
   // HTTPS_PROXY does not carry plain HTTP (HTTP_PROXY and ALL_PROXY are unset): direct.
-  auto direct = exchange("GET http://" + o_ + "/d HTTP/1.1\r\nHost: " + o_ +
-                         "\r\nConnection: close\r\n\r\n");
+  auto direct =
+      exchange("GET http://" + o_ + "/d HTTP/1.1\r\nHost: " + o_ + "\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(direct);
   EXPECT_EQ(direct->body, "GET /d\nhost: " + o_ + "\n\n");
 }
@@ -258,8 +311,8 @@ TEST_F(Upstream, Socks5IsChainedThroughAllProxy) {
   ASSERT_TRUE(c.connect(proxy_->socks_port()));
   ASSERT_TRUE(c.send(socks5::greeting({0x00})));
   ASSERT_EQ(c.read_exact(2).value_or(""), std::string("\x05\x00", 2));
-  ASSERT_TRUE(c.send(socks5::request(socks5::kConnect,
-                                     socks5::addr_domain("origin.test", origin_->port()))));
+  ASSERT_TRUE(c.send(
+      socks5::request(socks5::kConnect, socks5::addr_domain("origin.test", origin_->port()))));
   auto reply = socks5::read_reply(c);
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->rep, 0x00);
@@ -276,8 +329,8 @@ TEST_F(Upstream, NoProxyBypasses) {
   proxy_->set_env("HTTP_PROXY", up_url_);
   proxy_->set_env("NO_PROXY", "localhost, .origin.test");
   start(upstream_config());
-  auto r = exchange("GET http://" + o_ + "/n HTTP/1.1\r\nHost: " + o_ +
-                    "\r\nConnection: close\r\n\r\n");
+  auto r =
+      exchange("GET http://" + o_ + "/n HTTP/1.1\r\nHost: " + o_ + "\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "GET /n\nhost: " + o_ + "\n\n");
   EXPECT_TRUE(up_->heads().empty());
@@ -312,27 +365,28 @@ TEST_F(Upstream, WarningsAndLoopProtection) {
             "proxy_url = \"http://127.0.0.1:" + std::to_string(own) + "\"");
   start(c);
   const std::string log = proxy_->log();
-  EXPECT_NE(log.find("WARN ignoring HTTPS_PROXY: only http and https upstream proxies are supported"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find("WARN ignoring HTTPS_PROXY: only http and https upstream proxies are supported"),
+      std::string::npos)
       << log;
   EXPECT_NE(log.find("WARN ignoring ALL_PROXY: invalid proxy URL"), std::string::npos) << log;
   EXPECT_NE(log.find("WARN ignoring HTTP_PROXY: it points at netfence's own listener 127.0.0.1:" +
                      std::to_string(own)),
             std::string::npos)
       << log;
-  auto r = exchange("GET http://" + o_ + "/l HTTP/1.1\r\nHost: " + o_ +
-                    "\r\nConnection: close\r\n\r\n");
+  auto r =
+      exchange("GET http://" + o_ + "/l HTTP/1.1\r\nHost: " + o_ + "\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "GET /l\nhost: " + o_ + "\n\n");  // direct
 }
 
 TEST_F(Upstream, DisallowedUpstreamIgnoresTheEnvironment) {
   proxy_->set_env("HTTP_PROXY", up_url_);
-  start(config(
-      "allowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
-      "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"));
-  auto r = exchange("GET http://" + o_ + "/x HTTP/1.1\r\nHost: " + o_ +
-                    "\r\nConnection: close\r\n\r\n");
+  start(
+      config("allowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
+             "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"));
+  auto r =
+      exchange("GET http://" + o_ + "/x HTTP/1.1\r\nHost: " + o_ + "\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "GET /x\nhost: " + o_ + "\n\n");
   EXPECT_TRUE(up_->heads().empty());
@@ -356,6 +410,42 @@ TEST_F(Upstream, MitmUpstreamIsChained) {
   EXPECT_EQ(r.out, "GET /m\nhost: " + a + "\n\n");
   ASSERT_EQ(up_->heads().size(), 1u);
   EXPECT_EQ(up_->heads()[0].rfind("CONNECT " + a + " HTTP/1.1\r\n", 0), 0u) << up_->heads()[0];
+}
+
+// An https:// upstream proxy: TLS to the proxy (verified with extra_ca_certs), then CONNECT
+// chaining and plain HTTP through it.
+TEST_F(Upstream, HttpsUpstreamProxy) {
+  const auto pki = make_test_pki(dir_.string(), "proxy", {"proxy.test"}, {"127.0.0.1"});
+  UpstreamProxy tls_up(&pki);
+  const std::string url = "https://127.0.0.1:" + std::to_string(tls_up.port());
+  proxy_->set_env("HTTPS_PROXY", url);
+  proxy_->set_env("HTTP_PROXY", url);
+  start(upstream_config("extra_ca_certs = \"" + pki.ca_cert + "\"\n"));
+  auto c = client();
+  ASSERT_TRUE(c->send("CONNECT " + o_ + " HTTP/1.1\r\n\r\n"));
+  ASSERT_EQ(c->read_exact(39).value_or(""), "HTTP/1.1 200 Connection established\r\n\r\n")
+      << proxy_->log();
+  ASSERT_TRUE(c->send("GET /tls HTTP/1.1\r\nHost: " + o_ + "\r\nConnection: close\r\n\r\n"));
+  auto r = c->read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "GET /tls\nhost: " + o_ + "\n\n");
+  auto plain = exchange(
+      "GET http://nores.test/p HTTP/1.1\r\nHost: nores.test\r\n"
+      "Connection: close\r\n\r\n");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->body, "via-upstream GET http://nores.test/p HTTP/1.1 auth=");
+  ASSERT_EQ(tls_up.heads().size(), 2u);
+}
+
+// An https:// upstream whose certificate is not trusted: 502, nothing sent through it.
+TEST_F(Upstream, UntrustedHttpsUpstreamIs502) {
+  const auto pki = make_test_pki(dir_.string(), "proxy", {"proxy.test"}, {"127.0.0.1"});
+  UpstreamProxy tls_up(&pki);
+  proxy_->set_env("HTTPS_PROXY", "https://127.0.0.1:" + std::to_string(tls_up.port()));
+  start(upstream_config());
+  expect_text_error("CONNECT " + o_ + " HTTP/1.1\r\n\r\n", 502, "upstream failure");
+  EXPECT_TRUE(tls_up.heads().empty());
+  EXPECT_NE(proxy_->log().find("TLS handshake failed"), std::string::npos) << proxy_->log();
 }
 
 }  // namespace
