@@ -212,6 +212,18 @@ TEST_F(Mitm, WritesAreRefusedInsideTheTunnel) {
   EXPECT_EQ(status_of(r), "200") << r.out;
 }
 
+// §10.5 step 5, §18 row 26: an x-unix-socket header inside MITM is removed and never honoured.
+TEST_F(Mitm, UnixSocketHeaderIsIgnoredInside) {
+  start(mitm_config("allow_unix_sockets = [\"/tmp/netfence-nonexistent.sock\"]\n"));
+  auto r = fetch({"-H", "x-unix-socket: /tmp/netfence-nonexistent.sock"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(status_of(r), "200") << r.out;
+  ASSERT_EQ(origin_->request_count(), 1u);
+  for (const auto& [name, value] : origin_->requests()[0].headers) {
+    EXPECT_NE(name, "x-unix-socket");
+  }
+}
+
 // §10.5 step 2: the Host header must name the CONNECT target (no domain fronting).
 TEST_F(Mitm, HostMismatchIs400) {
   start(mitm_config());
