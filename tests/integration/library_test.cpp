@@ -16,6 +16,7 @@
 #include "origin_server.hpp"
 #include "proxy_fixture.hpp"
 #include "stub_dns_server.hpp"
+#include "test_pki.hpp"
 
 namespace netfence::testing {
 namespace {
@@ -587,6 +588,48 @@ TEST_F(Library, AuditMetadataFromTheBuilder) {
   EXPECT_EQ(e.model, "m-1");
   EXPECT_EQ(e.decision, Verdict::allow);
   EXPECT_FALSE(e.override_allow);
+}
+
+// §6.5/§10.5: a decider Allow given for a limited-mode CONNECT is reused for the tunnel's inner
+// requests instead of asking again; an ask is audited as such.
+TEST_F(Library, MitmInnerRequestsReuseTheConnectAllow) {
+  const auto home = std::filesystem::temp_directory_path() /
+                    ("nf-lib-mitm-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(home);
+  std::filesystem::create_directories(home);
+  ::setenv("NETFENCE_HOME", home.c_str(), 1);  // the CA goes here, not into the real home
+  const auto pki = make_test_pki(home.string(), "origin", {"origin.test"}, {});
+  OriginServer::Options opts;
+  opts.tls = true;
+  opts.cert_file = pki.leaf_cert;
+  opts.key_file = pki.leaf_key;
+  OriginServer tls_origin(opts);
+  const std::string a = authority("origin.test", tls_origin.port());
+  std::atomic<int> calls{0};
+  start(builder(base("mode = \"limited\"\nmitm = true\nextra_ca_certs = \"" + pki.ca_cert +
+                     "\"\n"))
+            .policy_decider([&](const PolicyRequest& r, DecisionCallback done) {
+              ++calls;
+              if (r.host == "origin.test") return done(Allow{});
+              done(ask("needs a human"));
+            }));
+  auto r = curl({"-p", "-x", "http://" + proxy_->http_addr(), "--cacert",
+                 (home / "proxy" / "ca.pem").string(), "https://" + a + "/1", "https://" + a + "/2"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "GET /1\nhost: " + a + "\n\nGET /2\nhost: " + a + "\n\n");
+  EXPECT_EQ(calls.load(), 1) << "the CONNECT's Allow covers the inner requests";
+
+  EXPECT_EQ(status_of(get("http://" + authority("other.test", origin_->port()) + "/")), "403");
+  ASSERT_TRUE(sink_->wait_for(4));
+  const auto events = sink_->events();
+  const auto& last = events.back();
+  EXPECT_EQ(last.decision, Verdict::ask);
+  EXPECT_EQ(last.source, DecisionSource::decider);
+  EXPECT_EQ(last.reason, "needs a human");
+  EXPECT_EQ(last.server_address, "other.test");
+  EXPECT_FALSE(last.override_allow);
+  ::unsetenv("NETFENCE_HOME");
+  std::filesystem::remove_all(home);
 }
 
 }  // namespace
