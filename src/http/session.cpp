@@ -206,15 +206,8 @@ class Session {
     policy::Decision d = co_await runtime::decide(ctx_.rt, *snapshot, facts, who);
     const bool keep_alive = wants_keep_alive(head);
     if (!d.allowed()) {
-      const bool drainable =
-          framing->kind == BodyFraming::Kind::none ||
-          (framing->kind == BodyFraming::Kind::content_length && framing->length <= kDrainLimit &&
-           !headers_contain_token(head.headers, "expect", "100-continue"));
-      const bool stay = keep_alive && drainable && !ctx_.stopping.load();
-      co_await send(client_, refusal_response(d.final(), target->host.text, target->port,
-                                              Protocol::http, false, stay));
-      if (!stay) co_return false;
-      co_return co_await discard_body(*framing);
+      co_return co_await refuse(head, *framing, keep_alive, d.final(), target->host.text,
+                                target->port, Protocol::http);
     }
     co_return co_await forward(std::move(head), std::move(target.value()), *framing, d, keep_alive);
   }
@@ -277,15 +270,8 @@ class Session {
                           snapshot->config ? &snapshot->config->audit_metadata : nullptr);
     const bool keep_alive = wants_keep_alive(head);
     if (!d.allowed()) {
-      const bool drainable =
-          framing->kind == BodyFraming::Kind::none ||
-          (framing->kind == BodyFraming::Kind::content_length && framing->length <= kDrainLimit &&
-           !headers_contain_token(head.headers, "expect", "100-continue"));
-      const bool stay = keep_alive && drainable && !ctx_.stopping.load();
-      co_await send(client_, refusal_response(d.final(), "unix-socket", 0, Protocol::unix_socket,
-                                              false, stay));
-      if (!stay) co_return false;
-      co_return co_await discard_body(*framing);
+      co_return co_await refuse(head, *framing, keep_alive, d.final(), "unix-socket", 0,
+                                Protocol::unix_socket);
     }
 
     asio::local::stream_protocol::socket up(co_await asio::this_coro::executor);
@@ -315,6 +301,21 @@ class Session {
     error_code ignored;
     up.close(ignored);
     co_return ex.client_keep;
+  }
+
+  // Sends the §8.5 refusal. SPEC §8.3: the connection stays usable when the refused request's
+  // body (≤ 64 KiB) can be drained, else it closes. Returns whether it stays.
+  asio::awaitable<bool> refuse(const RequestHead& head, const BodyFraming& framing,
+                               bool keep_alive, const policy::Judgement& j, std::string_view host,
+                               std::uint16_t port, Protocol protocol) {
+    const bool drainable =
+        framing.kind == BodyFraming::Kind::none ||
+        (framing.kind == BodyFraming::Kind::content_length && framing.length <= kDrainLimit &&
+         !headers_contain_token(head.headers, "expect", "100-continue"));
+    const bool stay = keep_alive && drainable && !ctx_.stopping.load();
+    co_await send(client_, refusal_response(j, host, port, protocol, false, stay));
+    if (!stay) co_return false;
+    co_return co_await discard_body(framing);
   }
 
   // Reads and drops a refused request's small body so the connection can carry the next one.
