@@ -6,6 +6,8 @@
 --   BENCH_ORIGIN  "127.0.0.1:<origin port>" (required)
 --   BENCH_PATH    "/100b" or "/64k" (required)
 --   BENCH_DIRECT  "1" for the direct runs: origin-form path, same Host, same reporting
+--   BENCH_CLOSE   "1" sends "Connection: close": every request then needs a new TCP connection to
+--                 the proxy (wrk reconnects after each response), the new-connection-per-request case
 -- done() prints one machine-readable line (latencies in microseconds) that run.sh parses:
 --   RESULT requests=.. duration_us=.. rps=.. p50_us=.. p99_us=.. non2xx=.. errors=..
 
@@ -21,6 +23,9 @@ else
   wrk.path = "http://" .. origin .. path
 end
 wrk.headers["Host"] = origin
+if os.getenv("BENCH_CLOSE") == "1" then
+  wrk.headers["Connection"] = "close"
+end
 
 function done(summary, latency, requests)
   local e = summary.errors
