@@ -45,6 +45,8 @@ CHART=${CHART:-${OUT%.md}.png}
 case $CHART in /*) ;; *) CHART=$PWD/$CHART ;; esac
 CONNS=64
 THREADS=2
+BULK_LABEL="${BULK_MB} MiB"
+[ "$BULK_MB" = 1024 ] && BULK_LABEL="1 GiB"
 
 # Loopback only: no proxy from the environment may leak into curl, wrk, node or netfence.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
@@ -145,7 +147,7 @@ cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$TMP"
+  if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -215,10 +217,11 @@ tree_pids() {
             m = split(kids[queue[i]], k, " "); for (j = 1; j <= m; ++j) queue[++n] = k[j] } }'
 }
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {  # utime+stime of the whole tree, in clock ticks
+cpu_ticks() {  # utime+stime of the whole tree, in clock ticks, plus cutime+cstime: the CPU of
+               # children that exited and were reaped (dante's children come and go)
   local p t=0 v
   for p in $(tree_pids "$1"); do
-    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || v=0
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }') || v=0
     t=$((t + ${v:-0}))
   done
   echo "$t"
@@ -734,13 +737,20 @@ profile() {  # <title> <command...>: records while the command runs
 
 perf failed: $(head -c 300 "$TMP/perf.err")
 "; return; }
-  local split top dso
-  dso=$(perf report -i "$data" --stdio --pid "${TPID[netfence]}" --sort dso --percent-limit 1 2>/dev/null |
-    grep -E '^ +[0-9]' | head -6 | sed 's/^ *//')
+  local split ku kern user rep  # (every pipe with head ends in || true: pipefail + SIGPIPE)
   split=$(perf report -i "$data" --stdio --sort comm --percent-limit 3 2>/dev/null |
-    grep -E '^ +[0-9]' | head -8 | sed 's/^ *//')
-  top=$(perf report -i "$data" --stdio --pid "${TPID[netfence]}" --sort dso,symbol \
-    --percent-limit 1.5 2>/dev/null | grep -E '^ +[0-9]' | head -16 | sed 's/^ *//' | cut -c1-110)
+    grep -E '^ *[0-9]' | head -8 | sed 's/^ *//' || true)
+  # netfence's own samples, as shares of them: kernel vs user space, then the hottest of each
+  # (template arguments and parameter lists cut off so a symbol fits on a line).
+  rep=$(perf report -i "$data" --stdio --comms netfence --percentage relative \
+    --sort dso,sym 2>/dev/null | grep -E '^ *[0-9.]+%' || true)
+  ku=$(echo "$rep" | awk '{ v = $1; sub("%", "", v); if ($3 == "[k]") k += v; else u += v }
+    END { printf "kernel %.0f %%, user space %.0f %% (netfence, libc, libstdc++, vdso)", k, u }')
+  kern=$(echo "$rep" | awk '$3 == "[k]"' | head -8 | awk '{ printf "%7s  %s\n", $1, $4 }' || true)
+  user=$(echo "$rep" | awk '$3 == "[.]"' | head -10 |
+    awk '{ s = $4; for (i = 5; i <= NF; ++i) s = s " " $i; gsub(/\(anonymous namespace\)/, "{anon}", s);
+           sub(/<.*/, "", s); sub(/\(.*/, "", s);
+           printf "%7s  %-12s %s\n", $1, $2, substr(s, 1, 90) }' || true)
   PROFILES="$PROFILES
 #### $title
 
@@ -750,16 +760,16 @@ CPU samples by command (whole machine, both cores):
 $split
 \`\`\`
 
-netfence's samples by object (share of all samples):
+netfence's samples: $ku. Hottest, as shares of netfence's samples — kernel:
 
 \`\`\`
-$dso
+$kern
 \`\`\`
 
-Hottest symbols in netfence (share of all samples):
+user space:
 
 \`\`\`
-$top
+$user
 \`\`\`
 "
 }
@@ -773,7 +783,33 @@ if [ "$PROFILE" != 0 ] && command -v perf >/dev/null; then
     BENCH_PATH=/100b BENCH_CLOSE=1 \
     wrk -t"$THREADS" -c"$CONNS" -d"${PD}s" -s bench/absolute_form.lua "http://127.0.0.1:$NFP/"
   profile "CONNECT set-up, $SETUP_N sequential" "$TUNNEL" setup "$NFP" "$ORIGIN" "$SETUP_N"
+  profile "CONNECT bulk, $BULK_LABEL" "$TUNNEL" get connect "$NFP" "$ORIGIN" /bulk
   profile "SOCKS5 set-up, $SETUP_N sequential" "$TUNNEL" socks-setup "${SPORT[netfence]}" "$ORIGIN" "$SETUP_N"
+fi
+# Kernel work per operation of every HTTP proxy (perf stat on all its threads, children
+# included): system calls and context switches per keep-alive request and per CONNECT set-up.
+stat_case() {  # <target> <metric> <command...>: the command prints RESULT requests=N or ok=N
+  local t=$1 key=$2 out ops sys cs; shift 2
+  out=$(perf stat -x, -o "$TMP/stat.out" -e raw_syscalls:sys_enter,context-switches \
+    -p "$(tree_pids "${TPID[$t]}" | paste -sd,)" -- "$@" 2>/dev/null) || true
+  ops=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p; s/^ok=\([0-9]*\).*/\1/p' | head -1 || true)
+  sys=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$TMP/stat.out" 2>/dev/null)
+  cs=$(awk -F, '$3 == "context-switches" { print $1 }' "$TMP/stat.out" 2>/dev/null)
+  case "${ops:-0}/${sys:-x}/${cs:-x}" in
+    0/*|*/x/*|*/x|*"not counted"*) warn "perf stat $key $(label "$t") failed"; return ;;
+  esac
+  add "stat.$key.sys" "$t" "$(awk -v a="$sys" -v n="$ops" 'BEGIN { printf "%.1f", a / n }')"
+  add "stat.$key.cs" "$t" "$(awk -v a="$cs" -v n="$ops" 'BEGIN { printf "%.2f", a / n }')"
+}
+if [ "$PROFILE" != 0 ] && command -v perf >/dev/null; then
+  log "perf stat of every HTTP proxy"
+  PD=$((DURATION < 3 ? DURATION : 3))
+  for t in "${TARGETS[@]}"; do
+    speaks_connect "$t" || continue
+    stat_case "$t" ka100 env BENCH_ORIGIN="$ORIGIN" BENCH_PATH=/100b \
+      wrk -t"$THREADS" -c"$CONNS" -d"${PD}s" -s bench/absolute_form.lua "http://127.0.0.1:${HPORT[$t]}/"
+    stat_case "$t" setup "$TUNNEL" setup "${HPORT[$t]}" "$ORIGIN" "$SETUP_N"
+  done
 fi
 ELAPSED=$(($(date +%s) - START_TS))
 
@@ -809,8 +845,10 @@ row() {  # <label> <metric> <kind> <with ratio: 1|0>
 }
 can() {  # <metric> <target>: whether the target takes part in the metric at all
   case $1 in
-    ka*.cpu_us|newconn.cpu_us) [ "$2" != direct ] && speaks_http "$2" ;;
-    *.cpu|start_*|idle*) [ "$2" != direct ] ;;
+    ka*.cpu_us|newconn.cpu_us|stat.ka100.*) [ "$2" != direct ] && speaks_http "$2" ;;
+    bulk_connect.cpu|stat.setup.*) speaks_connect "$2" ;;
+    bulk_socks.cpu) speaks_socks "$2" ;;
+    start_*|idle*) [ "$2" != direct ] ;;
     ka100*|ka64k*|newconn*|ka1.*) speaks_http "$2" ;;
     bulk_connect*|setup_connect*) [ "$2" = direct ] || speaks_connect "$2" ;;
     bulk_socks*|setup_socks*) [ "$2" = direct ] || speaks_socks "$2" ;;
@@ -826,8 +864,8 @@ GLANCE=$(
   row "Keep-alive GET 100 B, req/s" ka100.rps int 1
   row "Keep-alive GET 64 KiB, req/s" ka64k.rps int 1
   row "New connection per request (100 B), req/s" newconn.rps int 1
-  row "CONNECT bulk ${BULK_MB} MiB, MB/s" bulk_connect f1 1
-  row "SOCKS5 bulk ${BULK_MB} MiB, MB/s" bulk_socks f1 1
+  row "CONNECT bulk $BULK_LABEL, MB/s" bulk_connect f1 1
+  row "SOCKS5 bulk $BULK_LABEL, MB/s" bulk_socks f1 1
   row "CONNECT set-up, tunnels/s (direct: TCP connects/s)" setup_connect int 1
   row "SOCKS5 set-up, tunnels/s (direct: TCP connects/s)" setup_socks int 1
   for n in $IDLE_RUN; do row "KiB per idle tunnel, $(num "$n" int) tunnels" "idle$n" f1 0; done
@@ -861,6 +899,12 @@ COST=$(
   row "Start-up: exec to accepting, ms (~10 ms resolution)" start_ms int 0
   row "Memory 0.5 s after start, PSS KiB" start_mem int 0
   for n in $IDLE_RUN; do row "Memory with $(num "$n" int) idle tunnels, PSS KiB" "idle$n.total" int 0; done
+  if [ -n "$(printf '%s\n' "${!R[@]}" | grep '^stat\.' || true)" ]; then
+    row "System calls per keep-alive 100 B request (perf stat)" stat.ka100.sys f1 0
+    row "Context switches per keep-alive 100 B request (perf stat)" stat.ka100.cs f2 0
+    row "System calls per CONNECT set-up (perf stat)" stat.setup.sys f1 0
+    row "Context switches per CONNECT set-up (perf stat)" stat.setup.cs f2 0
+  fi
 )
 
 # Issue 11 targets for netfence, and the best peer on each metric.
@@ -1070,7 +1114,9 @@ CPU is the proxy's utime+stime over the run (all its processes and threads, \`/p
 divided by the requests wrk completed or scaled to one GiB of tunnel data. Memory is the
 proportional set size (PSS, \`/proc/<pid>/smaps_rollup\`) summed over the proxy's processes, so
 dante's forked children count their shared pages once. Per idle tunnel = (PSS with N idle tunnels
-− PSS of the freshly started proxy) / N.
+− PSS of the freshly started proxy) / N. The system-call and context-switch rows come from one
+\`perf stat\` of each proxy after the rounds (all its threads; ${DURATION}-s keep-alive wrk run capped at 3 s,
+and $SETUP_N sequential CONNECT set-ups), not from the rounds.
 
 $COST
 
