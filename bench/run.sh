@@ -987,7 +987,10 @@ chart() {
       echo
     done
   } >"$mem"
-  local ncols=${#cols[@]} plot="" mplot=""
+  local ncols=${#cols[@]} plot="" mplot="" ymax
+  # The dashed "direct = 1" line must be inside the plot.
+  ymax=$(awk -F'\t' 'NR > 1 { for (i = 2; i <= NF; ++i) if ($i != "?" && $i + 0 > m) m = $i + 0 }
+    END { m = m * 1.15; if (m < 1.15) m = 1.15; printf "%.2f", m }' "$dat")
   for i in $(seq 2 $((ncols + 1))); do
     plot="$plot${plot:+, }'$dat' using $i:xtic(1) title columnheader($i)"
     mplot="$mplot${mplot:+, }'$mem' using $i:xtic(1) title columnheader($i)"
@@ -1004,12 +1007,12 @@ set style fill solid 0.9 border -1
 set boxwidth 0.9
 set grid ytics
 set key top center horizontal maxrows 1 samplen 2
-set offsets 0, 0, 0.2, 0
 set xtics rotate by 20 right scale 0
 set size 0.74, 0.95
 set origin 0, 0
-set yrange [0:*]
+set yrange [0:$ymax]
 set ylabel "ratio to a direct connection (higher is better)"
+set label 2 "direct = 1" at graph 0.01, first 1.03 left font ",8"
 set title "Throughput and set-up rate relative to direct"
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb "black"
 set linetype 1 lc rgb "#d62728"
@@ -1020,6 +1023,7 @@ set linetype 5 lc rgb "#9467bd"
 set linetype 6 lc rgb "#8c564b"
 plot $plot
 unset arrow 1
+unset label 2
 set size 0.26, 0.95
 set origin 0.74, 0
 set title "Memory per idle tunnel (lower is better)"
