@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # netfence benchmark harness (issue 11 item 1; SPEC §19). One command, loopback only, never the
-# internet; about 15 minutes on 2 cores with the defaults, plus any build. Never run by CI or tests.
+# internet; 10-15 minutes on 2 cores with the defaults, plus any build. Never run by CI or tests.
 #
 #   bench/run.sh                                     full comparison, writes docs/benchmarks.{md,png}
 #   ROUNDS=1 DURATION=2 IDLE_COUNTS=1000 BULK_MB=64 OUT=/tmp/b.md bench/run.sh   smoke run
