@@ -83,7 +83,10 @@ std::string proxy_auth_label(const Headers& h) {
   // EVP_DecodeBlock counts the padding bytes as output: drop one per '='.
   for (std::size_t i = v.size(); i > 0 && v[i - 1] == '='; --i) --len;
   decoded.resize(len);
+  // RFC 7617 user-pass needs the ':'; without it the credential may be a bare secret (a token),
+  // which must never become a label printed in logs and audit events.
   const auto colon = decoded.find(':');
+  if (colon == std::string::npos) return {};
   std::string user = decoded.substr(0, colon);
   // A label is for logs and deciders: no control bytes, bounded length.
   if (user.size() > 255 || std::any_of(user.begin(), user.end(), [](char c) {

@@ -203,6 +203,12 @@ struct Server::Impl {
   explicit Impl(log::Logger& l) : log(l) {}
   ~Impl() {
     if (rt) rt->close_decider_gate();  // before the io_contexts go away
+    // The control and mint threads use control_plane, mitm and the contexts, which are declared
+    // after (or before) them; join both before any member is destroyed.
+    control.stop();
+    mint.stop();
+    control.join();
+    mint.join();
   }
 
   asio::io_context& main() { return *contexts.front(); }
@@ -601,6 +607,9 @@ Result<void> Server::run() {
   }
   serve(im.main());
   for (auto& t : threads) t.join();
+  // drain() stopped both pools; wait for a task they were running (a reload, a mint) to end.
+  im.control.join();
+  im.mint.join();
   std::lock_guard lock(im.error_mutex);
   if (im.fatal) return *im.fatal;
   return {};

@@ -90,6 +90,8 @@ UnixAllowlist UnixAllowlist::from(const Config& cfg) {
 }
 
 std::optional<std::string> UnixAllowlist::admit(std::string_view header_path) const {
+  // Nothing can match an empty list: do not touch the file system for a path that is refused.
+  if (!allow_all && resolved.empty()) return std::nullopt;
   const std::string target = resolve_unix_path(lexically_normal_unix_path(header_path));
   if (allow_all) return target;
   for (const auto& r : resolved) {

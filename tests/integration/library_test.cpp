@@ -392,7 +392,8 @@ TEST_F(Library, LabelsReachTheDeciderAndHistory) {
   auto r = get("http://" + o_ + "/", {"--proxy-user", "agent-7:anything"});
   EXPECT_EQ(status_of(r), "200") << r.out;
   ASSERT_EQ(origin_->request_count(), 1u);
-  for (const auto& [name, value] : origin_->requests()[0].headers) {
+  const auto reqs = origin_->requests();
+  for (const auto& [name, value] : reqs[0].headers) {
     EXPECT_NE(name, "proxy-authorization");
   }
   r = get("http://" + o_ + "/", {"--proxy-user", "agent-8:x"});
@@ -410,6 +411,27 @@ TEST_F(Library, LabelsReachTheDeciderAndHistory) {
   EXPECT_EQ(blocked[0].reason, "not_allowed");
   EXPECT_EQ(blocked[0].decision, Verdict::ask);
   EXPECT_TRUE(proxy_->drain_blocked().empty());
+}
+
+// A Basic credential without the RFC 7617 ':' may be a bare secret: it never becomes a label.
+TEST_F(Library, BasicCredentialWithoutColonIsNoLabel) {
+  std::mutex m;
+  std::vector<PolicyRequest> seen;
+  start(builder(base()).policy_decider([&](const PolicyRequest& r, DecisionCallback done) {
+    {
+      std::lock_guard lock(m);
+      seen.push_back(r);
+    }
+    done(ask("not_allowed"));
+  }));
+  auto r = get("http://" + o_ + "/", {"-H", "Proxy-Authorization: Basic c2stc2VjcmV0LXRva2Vu"});
+  EXPECT_EQ(status_of(r), "403");
+  std::lock_guard lock(m);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_FALSE(seen[0].label) << *seen[0].label;
+  const auto blocked = proxy_->drain_blocked();
+  ASSERT_EQ(blocked.size(), 1u);
+  EXPECT_FALSE(blocked[0].label) << *blocked[0].label;
 }
 
 // §14/§16: the observer receives each entry on the audit thread.
@@ -571,6 +593,65 @@ TEST_F(Library, ShutdownSemantics) {
   }
   r = curl({"-x", "http://" + built.value().http_addr(), "http://" + o_ + "/"});
   EXPECT_NE(r.exit_code, 0) << "still listening after the handle was destroyed";
+}
+
+// §15.4 / §19 end to end (issue 10 item 6): with a sink stuck in write() and queue_size = 4,
+// later events push the oldest queued ones out; every drop is counted in
+// netfence_audit_events_dropped_total, nothing blocks the proxy, and once the sink moves again it
+// receives the newest events in order.
+TEST_F(Library, AuditQueueOverflowDropsTheOldestAndCountsThem) {
+  class GatedSink : public AuditSink {
+   public:
+    void write(const AuditEvent& e) noexcept override {
+      std::unique_lock lock(m_);
+      hosts_.push_back(e.server_address);
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+    }
+    void open() {
+      std::lock_guard lock(m_);
+      open_ = true;
+      cv_.notify_all();
+    }
+    bool wait_for(std::size_t n, std::chrono::milliseconds t = 5s) {
+      std::unique_lock lock(m_);
+      return cv_.wait_for(lock, t, [&] { return hosts_.size() >= n; });
+    }
+    std::vector<std::string> hosts() {
+      std::lock_guard lock(m_);
+      return hosts_;
+    }
+
+   private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool open_ = false;
+    std::vector<std::string> hosts_;
+  };
+  auto gated = std::make_shared<GatedSink>();
+  auto b = builder(base("[network.audit]\nqueue_size = 4\n"));
+  b.audit_sink(gated);
+  start(b);
+  // The first refusal's event reaches the sink and stalls the audit thread.
+  EXPECT_EQ(status_of(get("http://h1.test/")), "403");
+  ASSERT_TRUE(gated->wait_for(1));
+  // Eleven more refusals are answered at once although nothing drains the queue.
+  for (int i = 2; i <= 12; ++i) {
+    EXPECT_EQ(status_of(get("http://h" + std::to_string(i) + ".test/")), "403") << i;
+  }
+  auto metrics = [&] {
+    return curl({"http://" + proxy_->admin_addr() + "/metrics"}).out;
+  };
+  const std::string series = "\nnetfence_audit_events_dropped_total ";
+  auto text = metrics();
+  auto pos = text.find(series);
+  ASSERT_NE(pos, std::string::npos) << text;
+  EXPECT_EQ(std::stoull(text.substr(pos + series.size())), 7u) << "11 queued into 4 places";
+  gated->open();
+  ASSERT_TRUE(gated->wait_for(5));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(gated->hosts(),
+            (std::vector<std::string>{"h1.test", "h9.test", "h10.test", "h11.test", "h12.test"}));
 }
 
 // §15/§16: builder audit_metadata replaces the file's metadata in events.

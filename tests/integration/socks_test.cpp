@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -1423,6 +1424,114 @@ TEST_F(SocksUdp, AuditOneEventPerDestination) {
       1u)
       << text;
   EXPECT_EQ(count_in(text, R"("server.address":"0.0.0.0")"), 0u) << text;
+}
+
+// §9.3 / §19 bounds, forced end to end (issue 10 item 6). Helpers read counters from /metrics.
+class SocksUdpBounds : public SocksUdp {
+ protected:
+  std::string metrics_text() {
+    auto r = curl({"http://127.0.0.1:" + std::to_string(admin_port()) + "/metrics"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+  // The value of one sample line `<series> <value>`, 0 when absent.
+  std::uint64_t sample(const std::string& series) {
+    const std::string text = metrics_text();
+    const auto pos = text.find("\n" + series + " ");
+    if (pos == std::string::npos) return 0;
+    return std::stoull(text.substr(pos + series.size() + 2));
+  }
+  bool wait_sample(const std::string& series, std::uint64_t want,
+                   std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+      if (sample(series) == want) return true;
+      std::this_thread::sleep_for(50ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+  }
+  static constexpr const char* kOverflow =
+      R"(netfence_udp_datagrams_dropped_total{reason="pending_overflow"})";
+};
+
+// While a destination is being judged (here: its AAAA query never answers, so the A answer is
+// used at the dns_timeout_ms deadline), at most 16 datagrams and 64 KiB wait for it; the rest
+// are dropped and counted, and the queued ones are delivered in order once it is allowed.
+TEST_F(SocksUdpBounds, PendingDatagramsAreBoundedByCountAndBytes) {
+  dns_->load_script("half.test A 127.0.0.1\nhalf.test TIMEOUT AAAA\n");
+  start(config("allowed_domains = [\"half.test\"]\n"
+               "allow_local_binding = true\n"
+               "dns_timeout_ms = 1500\n"));
+  auto a = associate();
+  ASSERT_FALSE(HasFailure());
+  UdpClient u;
+  const std::string dst = addr_domain("half.test", echo_->port());
+  for (int i = 0; i < 20; ++i) {
+    char payload[8];
+    std::snprintf(payload, sizeof payload, "q%02d", i);
+    ASSERT_TRUE(u.send_to(a.relay_port, udp_datagram(dst, payload)));
+  }
+  // The 16 queued ones arrive after the deadline, in order; q16..q19 never do.
+  ASSERT_TRUE(echo_->wait_for("q15", 1, 6s)) << proxy_->log();
+  std::this_thread::sleep_for(300ms);
+  const auto got = echo_->received();
+  ASSERT_EQ(got.size(), 16u);
+  for (int i = 0; i < 16; ++i) {
+    char payload[8];
+    std::snprintf(payload, sizeof payload, "q%02d", i);
+    EXPECT_EQ(got[static_cast<std::size_t>(i)].payload, payload);
+  }
+  for (int i = 0; i < 16; ++i) {
+    auto d = u.recv(3s);
+    ASSERT_TRUE(d) << "echo " << i;
+  }
+  EXPECT_FALSE(u.recv(200ms).has_value());
+  EXPECT_TRUE(wait_sample(kOverflow, 4)) << metrics_text();
+
+  // Bytes: a second destination (another port) takes two 30000-byte datagrams (60000 B), the
+  // third would pass 64 KiB and is dropped, as is the fourth.
+  UdpEchoServer echo2;
+  const std::string dst2 = addr_domain("half.test", echo2.port());
+  for (char c : {'a', 'b', 'c', 'd'}) {
+    ASSERT_TRUE(u.send_to(a.relay_port, udp_datagram(dst2, std::string(30000, c))));
+  }
+  ASSERT_TRUE(echo2.wait_for(std::string(30000, 'b'), 1, 6s)) << proxy_->log();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(echo2.received().size(), 2u);
+  EXPECT_EQ(echo2.count(std::string(30000, 'a')), 1u);
+  EXPECT_TRUE(wait_sample(kOverflow, 6)) << metrics_text();
+}
+
+// Past 256 destinations the association's cache starts over (§9.3): a destination judged before
+// is judged again (one more decision and audit event) and still works.
+TEST_F(SocksUdpBounds, DestinationCacheStartsOverPast256) {
+  start(local_config());
+  auto a = associate();
+  ASSERT_FALSE(HasFailure());
+  UdpClient u;
+  const std::string decisions =
+      R"(netfence_decisions_total{protocol="socks5_udp",decision="allow",reason="allow"})";
+  expect_echo(u, a.relay_port, echo_dst_ip(), "first");
+  ASSERT_EQ(sample(decisions), 1u);
+  expect_echo(u, a.relay_port, echo_dst_ip(), "cached");
+  ASSERT_EQ(sample(decisions), 1u) << "a known destination is not judged again";
+  // 255 more destinations fill the cache to 256 (closed loopback ports: the datagrams go out
+  // and nothing answers).
+  std::vector<std::uint16_t> ports;
+  for (std::uint16_t p = 20000; ports.size() < 256; ++p) {
+    if (p != echo_->port()) ports.push_back(p);
+  }
+  for (std::size_t i = 0; i < 255; ++i) {
+    ASSERT_TRUE(u.send_to(a.relay_port, udp_datagram(addr_ipv4("127.0.0.1", ports[i]), "x")));
+  }
+  ASSERT_TRUE(wait_sample(decisions, 256)) << sample(decisions);
+  expect_echo(u, a.relay_port, echo_dst_ip(), "still-cached");
+  EXPECT_EQ(sample(decisions), 256u);
+  // The 257th destination starts the cache over; the echo destination is then judged anew.
+  ASSERT_TRUE(u.send_to(a.relay_port, udp_datagram(addr_ipv4("127.0.0.1", ports[255]), "x")));
+  ASSERT_TRUE(wait_sample(decisions, 257)) << sample(decisions);
+  expect_echo(u, a.relay_port, echo_dst_ip(), "judged-again");
+  EXPECT_TRUE(wait_sample(decisions, 258)) << sample(decisions);
 }
 
 }  // namespace

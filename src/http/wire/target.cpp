@@ -20,11 +20,21 @@ std::size_t scheme_length(std::string_view s) noexcept {
   return (i < s.size() && s[i] == ':') ? i : 0;
 }
 
-// Only visible ASCII: controls, spaces and non-ASCII bytes have no business in a proxy target.
+// Only visible ASCII: controls, spaces and non-ASCII bytes have no business in a path or query.
 bool visible_ascii(std::string_view s) noexcept {
   return std::all_of(s.begin(), s.end(), [](char ch) {
     const auto c = static_cast<unsigned char>(ch);
     return c >= 0x21 && c <= 0x7E;
+  });
+}
+
+// An authority may carry a U-label (`exämple.com`, SPEC §4 step 5 / §18 row 8): bytes >= 0x80
+// pass here and core::parse_host_port decides (UTF-8 validity, UTS-46). Controls, space and DEL
+// never pass.
+bool authority_bytes_ok(std::string_view s) noexcept {
+  return std::all_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c >= 0x21 && c != 0x7F;
   });
 }
 
@@ -88,7 +98,7 @@ TargetForm classify_target(std::string_view target) noexcept {
 }
 
 WireResult<AbsoluteTarget> parse_absolute_target(std::string_view target) {
-  if (!visible_ascii(target)) return kInvalidRequestTarget;
+  if (!authority_bytes_ok(target)) return kInvalidRequestTarget;
   // A fragment or a backslash is where URL parsers disagree about the authority
   // (`http://evil.net#@example.com/`, `http://evil.net\@example.com/`).
   if (target.find_first_of("#\\") != std::string_view::npos) return kInvalidRequestTarget;
@@ -113,6 +123,7 @@ WireResult<AbsoluteTarget> parse_absolute_target(std::string_view target) {
   const auto auth_end = rest.find_first_of("/?");
   const auto authority = rest.substr(0, auth_end);
   const auto tail = auth_end == std::string_view::npos ? std::string_view{} : rest.substr(auth_end);
+  if (!visible_ascii(tail)) return kInvalidRequestTarget;
   // Userinfo: `http://example.com@evil.net/` goes to evil.net for some parsers.
   if (authority.find('@') != std::string_view::npos) return kInvalidRequestTarget;
 
@@ -143,7 +154,7 @@ WireResult<AbsoluteTarget> parse_absolute_target(std::string_view target) {
 }
 
 WireResult<core::HostPort> parse_connect_target(std::string_view target) {
-  if (target.empty() || !visible_ascii(target)) return kInvalidConnectTarget;
+  if (target.empty() || !authority_bytes_ok(target)) return kInvalidConnectTarget;
   // No userinfo, path, query, fragment or scheme ("://" contains '/').
   if (target.find_first_of("@/?#\\") != std::string_view::npos) return kInvalidConnectTarget;
   const auto a = split_authority(target);

@@ -73,7 +73,7 @@ TEST(Target, AbsoluteInvalid) {
   for (const char* t : {"http://example.com/#frag", "http://example.com/a\\b", "http:/example.com/",
                         "http:example.com", "http://", "http:///", "http://:80/", "http://?q",
                         "http://exa mple.com/", "http://example.com/ a", "http://example.com/\x01",
-                        "http://ex\xC3\xA4mple.com/", "http://example.com/\x7F", "://example.com/",
+                        "http://example.com/\xC3\xA4", "http://example.com/\x7F", "://example.com/",
                         "1http://example.com/", "", "*", "http://[::1]@evil/", "http://a@/"}) {
     EXPECT_EQ(absolute(t), bad_target) << testing::PrintToString(std::string(t));
   }
@@ -94,6 +94,17 @@ TEST(Target, AbsoluteInvalidHost) {
         "http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com/"}) {
     EXPECT_EQ(absolute(t), "400 invalid host") << t;
   }
+}
+
+// §18 row 8: a U-label authority reaches §4 canonicalisation; invalid UTF-8 is a bad host.
+TEST(Target, NonAsciiAuthority) {
+  EXPECT_EQ(connect("ex\xC3\xA4mple.com:443"), "xn--exmple-cua.com 443");
+  EXPECT_EQ(connect("EX\xC3\x84MPLE.com:443"), "xn--exmple-cua.com 443");
+  EXPECT_EQ(connect("ex\xC3mple.com:443"), "400 invalid host");
+  EXPECT_EQ(connect("ex\xFF.com:443"), "400 invalid host");
+  EXPECT_EQ(absolute("http://ex\xC3\xA4mple.com/"), absolute("http://xn--exmple-cua.com/"));
+  EXPECT_EQ(absolute("http://ex\xC3mple.com/"), "400 invalid host");
+  EXPECT_EQ(absolute("http://ex\xC3\xA4mple.com/\xC3\xA4"), "400 invalid request target");
 }
 
 TEST(Target, Connect) {
@@ -131,7 +142,7 @@ TEST(Target, Connect) {
                         "/",
                         "example.com:%34%34%33",
                         "example.com\\:443",
-                        "ex\xC3\xA4mple.com:443"}) {
+                        "ex\x7Fmple.com:443"}) {
     EXPECT_EQ(connect(t), bad) << testing::PrintToString(std::string(t));
   }
   // A structurally correct target whose host fails §4 (§18 row 7).

@@ -305,8 +305,8 @@ TEST_P(RelayTest, ExternalStopFromAnotherThread) {
   RelayOptions options;
   options.control = control;
   std::unique_ptr<std::thread> stopper;
-  std::string c_got, s_got;
-  error_code c_done, s_done;
+  std::string c_got;
+  error_code c_done;
   rig.start(mode(), std::move(options));
   asio::co_spawn(ctx, ping_then_signal(rig.client, rig.server, control, &stopper), asio::detached);
   asio::co_spawn(ctx, receive(rig.client, &c_got, &c_done), asio::detached);
