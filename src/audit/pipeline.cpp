@@ -19,9 +19,11 @@ Pipeline::~Pipeline() { shutdown(std::chrono::milliseconds(2000)); }
 void Pipeline::emit(std::vector<AuditEvent> events) {
   if (events.empty()) return;
   std::uint64_t dropped = 0;
+  bool was_empty = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
+    was_empty = queue_.empty();
     queued_events_ += events.size();
     queue_.push_back(Item{std::move(events), {}});
     // Drop-oldest: the newest events describe what is happening now. Tasks (blocked-observer
@@ -40,16 +42,20 @@ void Pipeline::emit(std::vector<AuditEvent> events) {
     }
   }
   if (dropped) metrics_.count_audit_dropped(dropped);
-  wake_.notify_one();
+  // The audit thread drains the whole queue whenever it wakes, so only the push that made the
+  // queue non-empty needs to wake it; later pushes join that batch without a futex call.
+  if (was_empty) wake_.notify_one();
 }
 
 void Pipeline::post(std::function<void()> task) {
+  bool was_empty = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
+    was_empty = queue_.empty();
     queue_.push_back(Item{{}, std::move(task)});
   }
-  wake_.notify_one();
+  if (was_empty) wake_.notify_one();
 }
 
 void Pipeline::set_sinks(std::vector<std::shared_ptr<AuditSink>> sinks) {
@@ -57,6 +63,7 @@ void Pipeline::set_sinks(std::vector<std::shared_ptr<AuditSink>> sinks) {
     std::lock_guard lock(mutex_);
     for (auto& s : sinks_) retired_.push_back(std::move(s));
     sinks_ = std::move(sinks);
+    has_sinks_.store(!sinks_.empty(), std::memory_order_relaxed);
   }
   wake_.notify_one();
 }

@@ -2,6 +2,7 @@
 // blocking on a sink, and one audit thread that hands every event to every sink in order.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -45,6 +46,9 @@ class Pipeline {
   /// flushed and destroyed on the audit thread.
   void set_sinks(std::vector<std::shared_ptr<AuditSink>> sinks);
   void set_queue_size(std::size_t n);
+  /// Whether any sink would receive an event: callers skip building events nobody reads (the
+  /// common no-audit configuration then costs no lock and no wake-up per decision).
+  bool has_sinks() const noexcept { return has_sinks_.load(std::memory_order_relaxed); }
 
   /// Delivers what is queued, flushes every sink within `budget`, and stops the audit thread.
   /// Idempotent; emit() afterwards drops silently.
@@ -65,6 +69,7 @@ class Pipeline {
   std::size_t queued_events_ = 0;
   std::size_t capacity_;
   std::vector<std::shared_ptr<AuditSink>> sinks_;
+  std::atomic<bool> has_sinks_{false};  // mirrors !sinks_.empty() for has_sinks()
   std::vector<std::shared_ptr<AuditSink>> retired_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point flush_deadline_;

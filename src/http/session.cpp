@@ -157,6 +157,19 @@ class Session {
     error_code ignored;
     client_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
     client_.lowest_layer().close(ignored);
+    release_held();
+  }
+
+  // The held origin connection goes to this thread's shared pool (which applies its limits).
+  void release_held() {
+    if (!held_) return;
+    pool_.give(std::move(held_->host), held_->port, held_->address, std::move(held_->socket));
+    held_.reset();
+  }
+  void hold(const std::string& host, std::uint16_t port, const core::IpAddress& address,
+            tcp::socket socket) {
+    release_held();
+    held_.emplace(Held{host, port, address, std::move(socket)});
   }
 
   // Returns true when the connection stays usable for another request.
@@ -593,16 +606,28 @@ class Session {
       // A pooled connection first (only for bodiless requests, which can be retried safely on a
       // fresh connection if the origin closed the idle one meanwhile).
       if (framing.kind == BodyFraming::Kind::none) {
+        // This client's own origin connection from its previous request, under the pool's rule
+        // (§8.3): same origin, its address in this request's vetted set, nothing pending on it.
+        if (held_ && held_->port == target.port && held_->host == target.host.text &&
+            std::find(d.addresses.begin(), d.addresses.end(), held_->address) !=
+                d.addresses.end()) {
+          Held h = std::move(*held_);
+          held_.reset();
+          if (upstream_still_idle(h.socket)) {
+            Exchange ex =
+                co_await exchange(h.socket, head, target, framing, keep_alive, cfg, true, true);
+            if (!ex.retry) {
+              if (ex.upstream_reusable) hold(h.host, h.port, h.address, std::move(h.socket));
+              co_return ex.client_keep;
+            }
+          }
+        }
         while (auto pooled = pool_.take(target.host.text, target.port, d.addresses)) {
-          error_code ec;
-          const auto remote = pooled->remote_endpoint(ec);
-          if (ec) continue;
-          const auto address = net::from_asio(remote.address());
-          Exchange ex =
-              co_await exchange(*pooled, head, target, framing, keep_alive, cfg, true, true);
+          Exchange ex = co_await exchange(pooled->socket, head, target, framing, keep_alive, cfg,
+                                          true, true);
           if (ex.retry) continue;
           if (ex.upstream_reusable) {
-            pool_.give(target.host.text, target.port, address, std::move(*pooled));
+            hold(target.host.text, target.port, pooled->address, std::move(pooled->socket));
           }
           co_return ex.client_keep;
         }
@@ -634,7 +659,7 @@ class Session {
     Exchange ex =
         co_await exchange(*dialed.socket, head, target, framing, keep_alive, cfg, true, false);
     if (ex.upstream_reusable) {
-      pool_.give(target.host.text, target.port, dialed.address, std::move(*dialed.socket));
+      hold(target.host.text, target.port, dialed.address, std::move(*dialed.socket));
     }
     co_return ex.client_keep;
   }
@@ -947,6 +972,18 @@ class Session {
   };
   std::optional<ViaProxy> via_proxy_;  // set while a request goes to an upstream HTTP proxy
   std::string_view upstream_error_ = "upstream failure";
+  // The origin connection of this client's previous plain-HTTP request, kept with the client
+  // connection (as squid's persistent connections are) so a keep-alive client talking to one
+  // origin neither competes for the shared pool's 8 idle slots nor re-dials when more clients
+  // than slots are active. It joins the pool when a later request leaves it unused for another
+  // origin's connection, and when the client connection closes.
+  struct Held {
+    std::string host;
+    std::uint16_t port = 0;
+    core::IpAddress address;
+    tcp::socket socket;
+  };
+  std::optional<Held> held_;
 };
 
 }  // namespace

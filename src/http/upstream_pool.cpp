@@ -6,15 +6,14 @@
 #include <cerrno>
 
 namespace netfence::http {
-namespace {
 
-// An idle HTTP/1.1 connection has nothing to say: readable means the origin closed it or sent
-// stray bytes, either way it must not carry a new request.
-bool still_idle(boost::asio::ip::tcp::socket& s) {
+bool upstream_still_idle(boost::asio::ip::tcp::socket& s) {
   char c;
   const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
+
+namespace {
 
 void close_quietly(boost::asio::ip::tcp::socket& s) {
   boost::system::error_code ignored;
@@ -30,7 +29,7 @@ void UpstreamPool::expire(std::chrono::steady_clock::time_point now) {
   }
 }
 
-std::optional<boost::asio::ip::tcp::socket> UpstreamPool::take(
+std::optional<UpstreamPool::Taken> UpstreamPool::take(
     std::string_view host, std::uint16_t port, std::span<const core::IpAddress> vetted) {
   expire(std::chrono::steady_clock::now());
   // Newest first: the most recently used connection is the least likely to have timed out.
@@ -39,8 +38,9 @@ std::optional<boost::asio::ip::tcp::socket> UpstreamPool::take(
     if (it->port != port || it->host != host) continue;
     if (std::find(vetted.begin(), vetted.end(), it->address) == vetted.end()) continue;
     boost::asio::ip::tcp::socket s = std::move(it->socket);
+    const core::IpAddress address = it->address;
     entries_.erase(it);
-    if (still_idle(s)) return s;
+    if (upstream_still_idle(s)) return Taken{std::move(s), address};
     close_quietly(s);
     it = entries_.end();  // erase invalidated the iterators: rescan
   }

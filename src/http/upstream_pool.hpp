@@ -18,6 +18,10 @@
 
 namespace netfence::http {
 
+/// An idle HTTP/1.1 upstream connection has nothing to say: false when the origin closed it or
+/// sent stray bytes (either way it must not carry another request).
+bool upstream_still_idle(boost::asio::ip::tcp::socket& s);
+
 class UpstreamPool {
  public:
   struct Limits {
@@ -29,11 +33,15 @@ class UpstreamPool {
   explicit UpstreamPool(Limits limits) : limits_(limits) {}
   UpstreamPool() : UpstreamPool(Limits{}) {}
 
+  struct Taken {
+    boost::asio::ip::tcp::socket socket;
+    core::IpAddress address;  // the dialled address it was given with (no getpeername needed)
+  };
   /// An idle, still-open connection for `host:port` whose address is in `vetted`, or nothing.
   /// Stale entries met on the way (expired, closed by the origin, or holding unexpected bytes)
   /// are closed and dropped.
-  std::optional<boost::asio::ip::tcp::socket> take(std::string_view host, std::uint16_t port,
-                                                   std::span<const core::IpAddress> vetted);
+  std::optional<Taken> take(std::string_view host, std::uint16_t port,
+                            std::span<const core::IpAddress> vetted);
 
   /// Keeps a connection whose last response completed cleanly. Over a limit, the oldest idle
   /// connection (or this one) is closed instead.

@@ -50,7 +50,7 @@ auto async_resolve(dns::Resolver& resolver, std::string name, std::chrono::milli
 void log_decision(Runtime& rt, const policy::Decision& d, const policy::RequestFacts& facts,
                   const Requester& who, Mode mode, const AuditMetadata* metadata) {
   // SPEC §15.3: one event per judged outcome, queued for the audit thread.
-  if (auto pipeline = rt.audit()) {
+  if (auto pipeline = rt.audit(); pipeline && pipeline->has_sinks()) {
     static const AuditMetadata kNone;
     audit::EventContext ctx;
     ctx.client = who.client;

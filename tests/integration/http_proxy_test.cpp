@@ -521,6 +521,72 @@ TEST_F(Forwarding, PooledConnectionNotReusedAfterPolicyChange) {
   EXPECT_EQ(origin_->request_count(), 1u);
 }
 
+// The same rule for the origin connection a client keeps between its own requests: after the
+// address changed, the next request on the same client connection does not reuse it.
+TEST_F(Forwarding, HeldConnectionNotReusedAfterTheAddressChanged) {
+  auto c = client();
+  ASSERT_TRUE(c->send(get("/first")));
+  auto r1 = c->read_response();
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->status, 200);
+  proxy_->write_config(
+      config("allowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
+             "dns_hosts = { \"origin.test\" = [\"127.0.0.2\"] }\n"));
+  ASSERT_TRUE(proxy_->reload());
+  ASSERT_TRUE(c->send(get("/second")));
+  auto r2 = c->read_response();
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 502) << r2->body;
+  EXPECT_EQ(origin_->request_count(), 1u);
+}
+
+TEST_F(Forwarding, HeldConnectionNotReusedAfterPolicyChange) {
+  auto c = client();
+  ASSERT_TRUE(c->send(get("/first")));
+  auto r1 = c->read_response();
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->status, 200);
+  proxy_->write_config(
+      config("allowed_domains = [\"other.test\"]\nallow_local_binding = true\n"
+             "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"));
+  ASSERT_TRUE(proxy_->reload());
+  ASSERT_TRUE(c->send(get("/second")));
+  auto r2 = c->read_response();
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 403);
+  EXPECT_EQ(origin_->request_count(), 1u);
+}
+
+// Each keep-alive client keeps its own origin connection between its requests (interleaved
+// clients do not trade connections), and closed clients' connections serve the next client.
+TEST_F(Forwarding, KeepAliveClientKeepsItsOriginConnection) {
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 10; ++i) clients.push_back(client());
+  for (int round = 0; round < 3; ++round) {
+    for (auto& c : clients) {
+      ASSERT_TRUE(c->send(get("/r")));
+      auto r = c->read_response();
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200);
+    }
+  }
+  const auto reqs = origin_->requests();
+  ASSERT_EQ(reqs.size(), 30u);
+  // Round 1: client i dialled connection i+1 (the others were held); rounds 2 and 3 reused it.
+  for (std::size_t i = 0; i < 30; ++i) {
+    EXPECT_EQ(reqs[i].connection_id, i % 10 + 1) << "request " << i;
+  }
+  EXPECT_EQ(origin_->connection_count(), 10u);
+  for (auto& c : clients) c->close();
+  std::this_thread::sleep_for(300ms);  // the sessions end and pool their connections
+  auto late = client();
+  ASSERT_TRUE(late->send(get("/late")));
+  auto r = late->read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(origin_->connection_count(), 10u) << "the pooled connection was not reused";
+}
+
 // §8.3: response bodies are streamed, never buffered whole.
 TEST_F(Forwarding, ChunkedResponseIsStreamed) {
   auto resp = OriginResponse::chunked_body({"first-part", "second-part"});

@@ -42,7 +42,8 @@ TEST_F(UpstreamPoolTest, ReusesOnlyForSameKeyAndVettedAddress) {
   EXPECT_FALSE(pool.take("other.test", 80, std::vector{loopback()})) << "other host";
   auto got = pool.take("origin.test", 80, std::vector{loopback()});
   ASSERT_TRUE(got.has_value());
-  EXPECT_TRUE(got->is_open());
+  EXPECT_TRUE(got->socket.is_open());
+  EXPECT_EQ(got->address, loopback());
   EXPECT_EQ(pool.size(), 0u);
 }
 
