@@ -37,6 +37,30 @@ class Forwarding : public ProxyTest {
     return s;
   }
 
+  // §8.3 reuse rule: /first (200) under the fixture's config, a reload with `extra`, then
+  // /second on the same client connection (`same_client`: the held connection) or on a new one
+  // (the pool) gets `status`, and the origin sees nothing more.
+  void expect_no_reuse_after_reload(bool same_client, const std::string& extra, int status) {
+    SCOPED_TRACE(same_client ? "held connection" : "pooled connection");
+    proxy_->write_config(origin_config());
+    ASSERT_TRUE(proxy_->reload());
+    const auto before = origin_->request_count();
+    auto first = client();
+    ASSERT_TRUE(first->send(get("/first")));
+    auto r1 = first->read_response();
+    ASSERT_TRUE(r1);
+    EXPECT_EQ(r1->status, 200);
+    if (!same_client) first->close();
+    proxy_->write_config(config(extra));
+    ASSERT_TRUE(proxy_->reload());
+    auto c = same_client ? std::move(first) : client();
+    ASSERT_TRUE(c->send(get("/second")));
+    auto r2 = c->read_response();
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->status, status) << r2->body;
+    EXPECT_EQ(origin_->request_count(), before + 1);
+  }
+
   std::unique_ptr<OriginServer> origin_;
   std::string o_;
 };
@@ -489,72 +513,27 @@ TEST_F(Forwarding, OriginClosingIdleConnectionsIsNotAnError) {
   EXPECT_EQ(closer.request_count(), 3u);
 }
 
-// §8.3: a pooled connection is reused only when its address is in the new request's vetted
-// set: after dns_hosts moves origin.test to 127.0.0.2, nothing may reach the old address.
-TEST_F(Forwarding, PooledConnectionNotReusedAfterTheAddressChanged) {
-  auto r1 = exchange(get("/first"));
-  ASSERT_TRUE(r1);
-  EXPECT_EQ(r1->status, 200);
-  proxy_->write_config(
-      config("allowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
-             "dns_hosts = { \"origin.test\" = [\"127.0.0.2\"] }\n"));
-  ASSERT_TRUE(proxy_->reload());
-  auto r2 = exchange(get("/second"));
-  ASSERT_TRUE(r2);
-  EXPECT_EQ(r2->status, 502) << r2->body;
-  EXPECT_EQ(origin_->request_count(), 1u);
+// §8.3: a pooled connection, and the origin connection a keep-alive client keeps between its
+// own requests, are reused only after the new request passed the policy and only when their
+// address is in its vetted set. /first (200), a reload with `extra`, then /second on the same
+// client connection (`same_client`, the held connection) or a new one (the pool) gets `status`
+// and the origin sees nothing more.
+TEST_F(Forwarding, ReusedConnectionsNotUsedAfterTheAddressChanged) {
+  const std::string moved =
+      "allowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
+      "dns_hosts = { \"origin.test\" = [\"127.0.0.2\"] }\n";
+  expect_no_reuse_after_reload(false, moved, 502);
+  expect_no_reuse_after_reload(true, moved, 502);
 }
 
 // §6.1: a reload that drops the host from the allowlist applies to the next request even when
-// an upstream connection is pooled.
-TEST_F(Forwarding, PooledConnectionNotReusedAfterPolicyChange) {
-  auto r1 = exchange(get("/first"));
-  ASSERT_TRUE(r1);
-  EXPECT_EQ(r1->status, 200);
-  proxy_->write_config(
-      config("allowed_domains = [\"other.test\"]\nallow_local_binding = true\n"
-             "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"));
-  ASSERT_TRUE(proxy_->reload());
-  auto r2 = exchange(get("/second"));
-  ASSERT_TRUE(r2);
-  EXPECT_EQ(r2->status, 403);
-  EXPECT_EQ(origin_->request_count(), 1u);
-}
-
-// The same rule for the origin connection a client keeps between its own requests: after the
-// address changed, the next request on the same client connection does not reuse it.
-TEST_F(Forwarding, HeldConnectionNotReusedAfterTheAddressChanged) {
-  auto c = client();
-  ASSERT_TRUE(c->send(get("/first")));
-  auto r1 = c->read_response();
-  ASSERT_TRUE(r1);
-  EXPECT_EQ(r1->status, 200);
-  proxy_->write_config(
-      config("allowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
-             "dns_hosts = { \"origin.test\" = [\"127.0.0.2\"] }\n"));
-  ASSERT_TRUE(proxy_->reload());
-  ASSERT_TRUE(c->send(get("/second")));
-  auto r2 = c->read_response();
-  ASSERT_TRUE(r2);
-  EXPECT_EQ(r2->status, 502) << r2->body;
-  EXPECT_EQ(origin_->request_count(), 1u);
-}
-
-TEST_F(Forwarding, HeldConnectionNotReusedAfterPolicyChange) {
-  auto c = client();
-  ASSERT_TRUE(c->send(get("/first")));
-  auto r1 = c->read_response();
-  ASSERT_TRUE(r1);
-  EXPECT_EQ(r1->status, 200);
-  proxy_->write_config(
-      config("allowed_domains = [\"other.test\"]\nallow_local_binding = true\n"
-             "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"));
-  ASSERT_TRUE(proxy_->reload());
-  ASSERT_TRUE(c->send(get("/second")));
-  auto r2 = c->read_response();
-  ASSERT_TRUE(r2);
-  EXPECT_EQ(r2->status, 403);
-  EXPECT_EQ(origin_->request_count(), 1u);
+// an upstream connection is pooled or held.
+TEST_F(Forwarding, ReusedConnectionsNotUsedAfterPolicyChange) {
+  const std::string dropped =
+      "allowed_domains = [\"other.test\"]\nallow_local_binding = true\n"
+      "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n";
+  expect_no_reuse_after_reload(false, dropped, 403);
+  expect_no_reuse_after_reload(true, dropped, 403);
 }
 
 // Each keep-alive client keeps its own origin connection between its requests (interleaved
