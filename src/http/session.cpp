@@ -97,6 +97,12 @@ std::string proxy_auth_label(const Headers& h) {
   return user;
 }
 
+// RFC 9110 §9.2.2 (methods are case-sensitive).
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
 bool has_method_override(const Headers& h) {
   return h.find("x-http-method-override") || h.find("x-http-method") || h.find("x-method-override");
 }
@@ -163,13 +169,14 @@ class Session {
   // The held origin connection goes to this thread's shared pool (which applies its limits).
   void release_held() {
     if (!held_) return;
-    pool_.give(std::move(held_->host), held_->port, held_->address, std::move(held_->socket));
+    pool_.give(std::move(held_->host), held_->port, held_->address, std::move(held_->socket),
+               held_->since);
     held_.reset();
   }
   void hold(const std::string& host, std::uint16_t port, const core::IpAddress& address,
             tcp::socket socket) {
     release_held();
-    held_.emplace(Held{host, port, address, std::move(socket)});
+    held_.emplace(Held{host, port, address, std::move(socket), Clock::now()});
   }
 
   // Returns true when the connection stays usable for another request.
@@ -346,6 +353,7 @@ class Session {
   }
 
   asio::awaitable<bool> handle_connect(RequestHead head) {
+    release_held();  // a tunnel can last for hours: the origin connection is idle elsewhere
     if (head.headers.find("x-unix-socket")) {
       co_await send(client_, text_response(400, kInvalidUnixSocketHeader, false));
       co_return false;
@@ -560,6 +568,7 @@ class Session {
       (void)upstream, (void)kind, (void)to_upstream, (void)to_client, (void)idle_timeout_s;
       co_return;
     } else {
+      release_held();  // see handle_connect
       auto control = std::make_shared<net::RelayControl>();
       runtime::TunnelRegistration reg(ctx_.rt, kind, [control] { control->stop(); });
       net::RelayOptions opts;
@@ -605,9 +614,14 @@ class Session {
       }
       // A pooled connection first (only for bodiless requests, which can be retried safely on a
       // fresh connection if the origin closed the idle one meanwhile).
-      if (framing.kind == BodyFraming::Kind::none) {
+      // A reused connection may turn out closed by the origin only after the request went out;
+      // the request is then retried on a fresh connection, which RFC 9110 §9.2.2 permits for
+      // idempotent methods only, and only a bodiless request can be re-sent.
+      if (framing.kind == BodyFraming::Kind::none && idempotent(head.method)) {
         // This client's own origin connection from its previous request, under the pool's rule
-        // (§8.3): same origin, its address in this request's vetted set, nothing pending on it.
+        // (§8.3): same origin, its address in this request's vetted set, nothing pending on it,
+        // idle for less than the pool's limit.
+        if (held_ && Clock::now() - held_->since > pool_.idle_limit()) held_.reset();
         if (held_ && held_->port == target.port && held_->host == target.host.text &&
             std::find(d.addresses.begin(), d.addresses.end(), held_->address) !=
                 d.addresses.end()) {
@@ -982,6 +996,7 @@ class Session {
     std::uint16_t port = 0;
     core::IpAddress address;
     tcp::socket socket;
+    Clock::time_point since;  // idle since; the pool's idle limit applies to held time too
   };
   std::optional<Held> held_;
 };

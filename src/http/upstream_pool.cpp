@@ -48,9 +48,14 @@ std::optional<UpstreamPool::Taken> UpstreamPool::take(
 }
 
 void UpstreamPool::give(std::string host, std::uint16_t port, core::IpAddress address,
-                        boost::asio::ip::tcp::socket socket) {
+                        boost::asio::ip::tcp::socket socket,
+                        std::chrono::steady_clock::time_point idle_since) {
   const auto now = std::chrono::steady_clock::now();
   expire(now);
+  if (now - idle_since > limits_.idle) {
+    close_quietly(socket);
+    return;
+  }
   std::size_t same = 0;
   for (const auto& e : entries_) {
     if (e.port == port && e.host == host) ++same;
@@ -65,7 +70,12 @@ void UpstreamPool::give(std::string host, std::uint16_t port, core::IpAddress ad
     close_quietly(entries_.front().socket);
     entries_.pop_front();
   }
-  entries_.push_back(Entry{std::move(host), port, address, std::move(socket), now});
+  // Kept in idle order (expire() pops from the front); a connection released by a client
+  // connection that held it may be older than the newest entries.
+  const auto pos = std::upper_bound(
+      entries_.begin(), entries_.end(), idle_since,
+      [](std::chrono::steady_clock::time_point t, const Entry& e) { return t < e.since; });
+  entries_.insert(pos, Entry{std::move(host), port, address, std::move(socket), idle_since});
 }
 
 }  // namespace netfence::http

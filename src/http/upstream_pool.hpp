@@ -43,10 +43,15 @@ class UpstreamPool {
   std::optional<Taken> take(std::string_view host, std::uint16_t port,
                             std::span<const core::IpAddress> vetted);
 
-  /// Keeps a connection whose last response completed cleanly. Over a limit, the oldest idle
-  /// connection (or this one) is closed instead.
+  /// Keeps a connection whose last response completed cleanly and that has been idle since
+  /// `idle_since` (a client connection may have held it before). Over a limit, the oldest idle
+  /// connection is closed instead; one idle for longer than the idle limit is closed at once.
   void give(std::string host, std::uint16_t port, core::IpAddress address,
-            boost::asio::ip::tcp::socket socket);
+            boost::asio::ip::tcp::socket socket,
+            std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now());
+
+  /// How long a connection may stay idle (pooled or held by a client) before it is closed.
+  std::chrono::seconds idle_limit() const { return limits_.idle; }
 
   std::size_t size() const { return entries_.size(); }
 

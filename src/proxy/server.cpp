@@ -343,6 +343,11 @@ struct Server::Impl {
       stopping.store(true);
       asio::post(main(), [this] {
         boost::system::error_code ignored;
+        // shutdown(2) on a listening socket ends listening for every dup of it at once, so
+        // the other threads' acceptors stop too even if their context stops before the posted
+        // close below runs (it then happens when the Server is destroyed).
+        if (http_acceptor) ::shutdown(http_acceptor->native_handle(), SHUT_RD);
+        if (socks_acceptor) ::shutdown(socks_acceptor->native_handle(), SHUT_RD);
         if (http_acceptor) http_acceptor->close(ignored);
         if (socks_acceptor) socks_acceptor->close(ignored);
         if (admin_acceptor) admin_acceptor->close(ignored);
@@ -642,6 +647,7 @@ Result<void> Server::run() {
   // drain() stopped both pools; wait for a task they were running (a reload, a mint) to end.
   im.control.join();
   im.mint.join();
+  im.thread_acceptors.clear();  // their posted close may not have run before the stop
   std::lock_guard lock(im.error_mutex);
   if (im.fatal) return *im.fatal;
   return {};

@@ -87,5 +87,26 @@ TEST_F(UpstreamPoolTest, ExpiresIdleConnections) {
   EXPECT_FALSE(pool.take("origin.test", 80, std::vector{loopback()}));
 }
 
+// A connection a client held keeps its idle time when it joins the pool: past the limit it is
+// closed at once, otherwise it is kept in idle order and expires with its original time.
+TEST_F(UpstreamPoolTest, GivenConnectionKeepsItsIdleTime) {
+  UpstreamPool::Limits limits;
+  limits.idle = std::chrono::seconds(10);
+  UpstreamPool pool(limits);
+  const auto now = std::chrono::steady_clock::now();
+  auto stale = connect();
+  pool.give("a.test", 80, loopback(), std::move(stale.client), now - std::chrono::seconds(11));
+  EXPECT_EQ(pool.size(), 0u) << "idle for longer than the limit: closed, not pooled";
+  auto fresh = connect();
+  pool.give("a.test", 80, loopback(), std::move(fresh.client));
+  auto older = connect();
+  pool.give("b.test", 80, loopback(), std::move(older.client), now - std::chrono::seconds(5));
+  EXPECT_EQ(pool.size(), 2u);
+  // Newest first: for a.test the fresh one; b.test's older one is still within the limit.
+  EXPECT_TRUE(pool.take("b.test", 80, std::vector{loopback()}));
+  EXPECT_TRUE(pool.take("a.test", 80, std::vector{loopback()}));
+  EXPECT_EQ(pool.size(), 0u);
+}
+
 }  // namespace
 }  // namespace netfence::http
