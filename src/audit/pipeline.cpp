@@ -34,8 +34,7 @@ void Pipeline::emit(std::vector<AuditEvent> events) {
         continue;
       }
       const std::size_t n = std::min(it->events.size(), queued_events_ - capacity_);
-      it->events.erase(it->events.begin(),
-                       it->events.begin() + static_cast<std::ptrdiff_t>(n));
+      it->events.erase(it->events.begin(), it->events.begin() + static_cast<std::ptrdiff_t>(n));
       queued_events_ -= n;
       dropped += n;
       it = it->events.empty() ? queue_.erase(it) : std::next(it);

@@ -328,8 +328,8 @@ class Session {
 
   // Sends the §8.5 refusal. SPEC §8.3: the connection stays usable when the refused request's
   // body (≤ 64 KiB) can be drained, else it closes. Returns whether it stays.
-  asio::awaitable<bool> refuse(const RequestHead& head, const BodyFraming& framing,
-                               bool keep_alive, const policy::Judgement& j, std::string_view host,
+  asio::awaitable<bool> refuse(const RequestHead& head, const BodyFraming& framing, bool keep_alive,
+                               const policy::Judgement& j, std::string_view host,
                                std::uint16_t port, Protocol protocol) {
     const bool drainable =
         framing.kind == BodyFraming::Kind::none ||
@@ -637,8 +637,8 @@ class Session {
           }
         }
         while (auto pooled = pool_.take(target.host.text, target.port, d.addresses)) {
-          Exchange ex = co_await exchange(pooled->socket, head, target, framing, keep_alive, cfg,
-                                          true, true);
+          Exchange ex =
+              co_await exchange(pooled->socket, head, target, framing, keep_alive, cfg, true, true);
           if (ex.retry) continue;
           if (ex.upstream_reusable) {
             hold(target.host.text, target.port, pooled->address, std::move(pooled->socket));

@@ -29,8 +29,8 @@ void UpstreamPool::expire(std::chrono::steady_clock::time_point now) {
   }
 }
 
-std::optional<UpstreamPool::Taken> UpstreamPool::take(
-    std::string_view host, std::uint16_t port, std::span<const core::IpAddress> vetted) {
+std::optional<UpstreamPool::Taken> UpstreamPool::take(std::string_view host, std::uint16_t port,
+                                                      std::span<const core::IpAddress> vetted) {
   expire(std::chrono::steady_clock::now());
   // Newest first: the most recently used connection is the least likely to have timed out.
   for (auto it = entries_.end(); it != entries_.begin();) {

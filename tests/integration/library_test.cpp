@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -66,7 +66,8 @@ class Library : public ::testing::Test {
         "dns_servers = [\"" +
             dns_->address() +
             "\"]\n"
-            "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"], \"other.test\" = [\"127.0.0.1\"] }\n" +
+            "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"], \"other.test\" = [\"127.0.0.1\"] "
+            "}\n" +
             extra,
         "test.toml");
     EXPECT_TRUE(cfg.ok()) << (cfg.ok() ? "" : cfg.error().message);
@@ -75,8 +76,10 @@ class Library : public ::testing::Test {
 
   NetworkProxyBuilder builder(Config cfg) {
     auto b = NetworkProxy::builder();
-    b.config(std::move(cfg)).http_addr("127.0.0.1:0").socks_addr("127.0.0.1:0").admin_addr(
-        "127.0.0.1:0");
+    b.config(std::move(cfg))
+        .http_addr("127.0.0.1:0")
+        .socks_addr("127.0.0.1:0")
+        .admin_addr("127.0.0.1:0");
     return b;
   }
 
@@ -154,8 +157,9 @@ TEST_F(Library, DeciderDenyAndAsk) {
   }));
   auto r = get("http://" + o_ + "/");
   EXPECT_EQ(status_of(r), "403");
-  EXPECT_NE(r.out.find("\"reason\":\"needs approval\",\"decision\":\"deny\",\"source\":\"decider\""),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find("\"reason\":\"needs approval\",\"decision\":\"deny\",\"source\":\"decider\""),
+      std::string::npos)
       << r.out;
   r = get("http://" + authority("other.test", origin_->port()) + "/");
   EXPECT_EQ(status_of(r), "403");
@@ -255,13 +259,14 @@ TEST_F(Library, Socks5UserNameIsTheLabel) {
   std::mutex m;
   std::vector<PolicyRequest> seen;
   // With a password set only username/password auth is offered back, so curl sends the name.
-  start(builder(base("socks_password = \"pw\"\n")).policy_decider([&](const PolicyRequest& r, DecisionCallback done) {
-    {
-      std::lock_guard lock(m);
-      seen.push_back(r);
-    }
-    done(deny("no"));
-  }));
+  start(builder(base("socks_password = \"pw\"\n"))
+            .policy_decider([&](const PolicyRequest& r, DecisionCallback done) {
+              {
+                std::lock_guard lock(m);
+                seen.push_back(r);
+              }
+              done(deny("no"));
+            }));
   const std::string socks = proxy_->socks_addr();
   auto c = curl({"-x", "socks5h://sock-agent:pw@" + socks, "http://" + o_ + "/"});
   EXPECT_NE(c.exit_code, 0);
@@ -274,8 +279,8 @@ TEST_F(Library, Socks5UserNameIsTheLabel) {
 
 // §3.7: the overlay survives reload(); an added allow removes the file's identical deny.
 TEST_F(Library, OverlaySurvivesReloadAndUpsertsAgainstTheFile) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("nf-lib-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("nf-lib-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto file = dir / "config.toml";
   auto write = [&](const std::string& extra) {
@@ -476,8 +481,7 @@ TEST_F(Library, AddAllowedAndDeniedDomains) {
   auto bad = proxy_->add_allowed_domain("exa mple.com");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, "config");
-  EXPECT_NE(bad.error().message.find("contains a space"), std::string::npos)
-      << bad.error().message;
+  EXPECT_NE(bad.error().message.find("contains a space"), std::string::npos) << bad.error().message;
   EXPECT_FALSE(proxy_->add_denied_domain("*").ok());
 }
 
@@ -502,7 +506,8 @@ TEST_F(Library, ChildEnvironment) {
   start(builder(base()));
   const auto env = proxy_->child_environment();
   ASSERT_FALSE(env.empty());
-  EXPECT_EQ(env.front(), std::make_pair(std::string("HTTP_PROXY"), "http://" + proxy_->http_addr()));
+  EXPECT_EQ(env.front(),
+            std::make_pair(std::string("HTTP_PROXY"), "http://" + proxy_->http_addr()));
   auto find = [&](const std::string& name) -> std::string {
     for (const auto& [n, v] : env) {
       if (n == name) return v;
@@ -639,9 +644,7 @@ TEST_F(Library, AuditQueueOverflowDropsTheOldestAndCountsThem) {
   for (int i = 2; i <= 12; ++i) {
     EXPECT_EQ(status_of(get("http://h" + std::to_string(i) + ".test/")), "403") << i;
   }
-  auto metrics = [&] {
-    return curl({"http://" + proxy_->admin_addr() + "/metrics"}).out;
-  };
+  auto metrics = [&] { return curl({"http://" + proxy_->admin_addr() + "/metrics"}).out; };
   const std::string series = "\nnetfence_audit_events_dropped_total ";
   auto text = metrics();
   auto pos = text.find(series);
@@ -674,8 +677,8 @@ TEST_F(Library, AuditMetadataFromTheBuilder) {
 // §6.5/§10.5: a decider Allow given for a limited-mode CONNECT is reused for the tunnel's inner
 // requests instead of asking again; an ask is audited as such.
 TEST_F(Library, MitmInnerRequestsReuseTheConnectAllow) {
-  const auto home = std::filesystem::temp_directory_path() /
-                    ("nf-lib-mitm-" + std::to_string(::getpid()));
+  const auto home =
+      std::filesystem::temp_directory_path() / ("nf-lib-mitm-" + std::to_string(::getpid()));
   std::filesystem::remove_all(home);
   std::filesystem::create_directories(home);
   ::setenv("NETFENCE_HOME", home.c_str(), 1);  // the CA goes here, not into the real home
@@ -687,15 +690,15 @@ TEST_F(Library, MitmInnerRequestsReuseTheConnectAllow) {
   OriginServer tls_origin(opts);
   const std::string a = authority("origin.test", tls_origin.port());
   std::atomic<int> calls{0};
-  start(builder(base("mode = \"limited\"\nmitm = true\nextra_ca_certs = \"" + pki.ca_cert +
-                     "\"\n"))
+  start(builder(base("mode = \"limited\"\nmitm = true\nextra_ca_certs = \"" + pki.ca_cert + "\"\n"))
             .policy_decider([&](const PolicyRequest& r, DecisionCallback done) {
               ++calls;
               if (r.host == "origin.test") return done(Allow{});
               done(ask("needs a human"));
             }));
-  auto r = curl({"-p", "-x", "http://" + proxy_->http_addr(), "--cacert",
-                 (home / "proxy" / "ca.pem").string(), "https://" + a + "/1", "https://" + a + "/2"});
+  auto r =
+      curl({"-p", "-x", "http://" + proxy_->http_addr(), "--cacert",
+            (home / "proxy" / "ca.pem").string(), "https://" + a + "/1", "https://" + a + "/2"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "GET /1\nhost: " + a + "\n\nGET /2\nhost: " + a + "\n\n");
   EXPECT_EQ(calls.load(), 1) << "the CONNECT's Allow covers the inner requests";

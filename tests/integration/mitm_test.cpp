@@ -127,8 +127,8 @@ class Mitm : public ProxyTest {
   // curl through the proxy's CONNECT with the netfence CA as the only trust anchor; prints the
   // response headers (after the CONNECT answer), the body and the status on the last line.
   CurlResult fetch(std::vector<std::string> extra, const std::string& path = "/hello") {
-    std::vector<std::string> args{"-p", "-x", proxy_->url(), "--cacert", ca_pem().string(),
-                                  "-D", "-", "-w", "\n%{http_code}"};
+    std::vector<std::string> args{"-p", "-x", proxy_->url(), "--cacert",      ca_pem().string(),
+                                  "-D", "-",  "-w",          "\n%{http_code}"};
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back("https://" + o_ + path);
     return curl(args);
@@ -141,10 +141,9 @@ class Mitm : public ProxyTest {
   // The certificate netfence presents for `host`, as PEM, fetched with openssl s_client.
   std::string presented_certificate(const std::string& host, const std::string& alpn,
                                     std::string* s_client_out = nullptr) {
-    const std::string cmd = "openssl s_client -proxy 127.0.0.1:" +
-                            std::to_string(proxy_->port()) + " -connect " +
-                            authority(host, origin_->port()) + " -servername sni.example -alpn " +
-                            alpn + " </dev/null 2>&1";
+    const std::string cmd = "openssl s_client -proxy 127.0.0.1:" + std::to_string(proxy_->port()) +
+                            " -connect " + authority(host, origin_->port()) +
+                            " -servername sni.example -alpn " + alpn + " </dev/null 2>&1";
     auto r = run_process({"/bin/sh", "-c", cmd});
     if (s_client_out) *s_client_out = r.out;
     const auto b = r.out.find("-----BEGIN CERTIFICATE-----");
@@ -189,9 +188,10 @@ TEST_F(Mitm, GetThroughInterception) {
 // answer, recorded with protocol https; nothing reaches the origin.
 TEST_F(Mitm, WritesAreRefusedInsideTheTunnel) {
   start(mitm_config());
-  for (const std::vector<std::string>& how :
-       {std::vector<std::string>{"-X", "POST", "-d", "x=1"}, {"-X", "DELETE"},
-        {"-H", "X-HTTP-Method-Override: DELETE"}, {"-X", "get"}}) {
+  for (const std::vector<std::string>& how : {std::vector<std::string>{"-X", "POST", "-d", "x=1"},
+                                              {"-X", "DELETE"},
+                                              {"-H", "X-HTTP-Method-Override: DELETE"},
+                                              {"-X", "get"}}) {
     auto r = fetch(how);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(status_of(r), "403") << r.out;
@@ -302,9 +302,9 @@ TEST_F(Mitm, UntrustedOriginIs502) {
 
 // §10.2: without mitm = true a limited-mode CONNECT is 403 mitm_required.
 TEST_F(Mitm, WithoutMitmConnectIsRefused) {
-  start(config(
-      "mode = \"limited\"\nallowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
-      "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"));
+  start(
+      config("mode = \"limited\"\nallowed_domains = [\"origin.test\"]\nallow_local_binding = true\n"
+             "dns_hosts = { \"origin.test\" = [\"127.0.0.1\"] }\n"));
   auto c = client();
   ASSERT_TRUE(c->send("CONNECT " + o_ + " HTTP/1.1\r\nHost: " + o_ + "\r\n\r\n"));
   auto r = c->read_response();
@@ -339,7 +339,8 @@ TEST_F(Mitm, LeafCertificateFields) {
   EXPECT_NE(t.find("X509v3 Authority Key Identifier"), std::string::npos) << t;
   EXPECT_NE(t.find("X509v3 Subject Key Identifier"), std::string::npos) << t;
   EXPECT_NE(t.find("ecdsa-with-SHA256"), std::string::npos) << t;
-  auto verify = run_process({"/usr/bin/openssl", "verify", "-CAfile", ca_pem().string(), leaf.string()});
+  auto verify =
+      run_process({"/usr/bin/openssl", "verify", "-CAfile", ca_pem().string(), leaf.string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 
   // A client offering only h2 gets no ALPN selection (and still a handshake).
@@ -359,10 +360,10 @@ TEST_F(Mitm, BrokenCaFailsTheStart) {
   std::ofstream(dir_ / "proxy" / "ca.pem") << "not a certificate\n";
   EXPECT_NE(proxy_->start(mitm_config(), 5s), "");
   EXPECT_EQ(proxy_->wait_for_exit(5s), 1);
-  EXPECT_NE(proxy_->log().find("CA files must both exist or both be absent (cert=" +
-                               ca_pem().string() + ", key=" +
-                               (dir_ / "proxy" / "ca.key").string() + ")"),
-            std::string::npos)
+  EXPECT_NE(
+      proxy_->log().find("CA files must both exist or both be absent (cert=" + ca_pem().string() +
+                         ", key=" + (dir_ / "proxy" / "ca.key").string() + ")"),
+      std::string::npos)
       << proxy_->log();
 }
 

@@ -13,14 +13,13 @@
 //     kRssSlackMiB (more under ASan or TSan) over the second half of the run;
 //   - every decision counted in netfence_decisions_total produced its audit event in the
 //     JSON-lines file, or was counted in netfence_audit_events_dropped_total.
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -64,7 +63,7 @@ constexpr bool kTsan = false;
 // resolver's sockets may legitimately stay open after the traffic stops.
 constexpr std::size_t kFdSlack = 32;
 constexpr std::size_t kRssSlackMiB = 24;
-constexpr std::size_t kRssSlackMiBAsan = 96;  // quarantine capped at 16 MiB below
+constexpr std::size_t kRssSlackMiBAsan = 96;   // quarantine capped at 16 MiB below
 constexpr std::size_t kRssSlackMiBTsan = 256;  // shadow memory and history grow with traffic
 constexpr int kWorkers = 4;
 
@@ -150,8 +149,9 @@ class Soak : public ProxyTest {
                                     const std::string& body = "") {
     RawClient c;
     if (!c.connect(admin_)) return std::nullopt;
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" +
-                      std::to_string(admin_) + "\r\nConnection: close\r\n";
+    std::string req = method + " " + target +
+                      " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(admin_) +
+                      "\r\nConnection: close\r\n";
     if (method == "POST") {
       req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
              "\r\n";
@@ -235,9 +235,10 @@ class Soak : public ProxyTest {
   Outcome websocket() {
     RawClient c;
     if (!c.connect(proxy_->port())) return Outcome::failed;
-    if (!c.send("GET ws://" + o_ + "/chat HTTP/1.1\r\nHost: " + o_ +
-                "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")) {
+    if (!c.send(
+            "GET ws://" + o_ + "/chat HTTP/1.1\r\nHost: " + o_ +
+            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")) {
       return Outcome::failed;
     }
     auto r = c.read_response(10s);
@@ -247,7 +248,7 @@ class Soak : public ProxyTest {
     }
     if (r->status != 101) return Outcome::failed;
     return echo_rounds(c, std::string("\x81\x05hello", 7)) ? Outcome::ok_full
-                                                             : Outcome::interrupted;
+                                                           : Outcome::interrupted;
   }
 
   // Greeting and request; the reply code, or -1.
@@ -304,14 +305,22 @@ class Soak : public ProxyTest {
 
   Outcome run(Op op) {
     switch (op) {
-      case Op::get: return get_keepalive();
-      case Op::post: return post();
-      case Op::connect: return connect_tunnel();
-      case Op::websocket: return websocket();
-      case Op::socks_tcp: return socks_tcp();
-      case Op::socks_udp: return socks_udp();
-      case Op::refused: return refused();
-      case Op::count: break;
+      case Op::get:
+        return get_keepalive();
+      case Op::post:
+        return post();
+      case Op::connect:
+        return connect_tunnel();
+      case Op::websocket:
+        return websocket();
+      case Op::socks_tcp:
+        return socks_tcp();
+      case Op::socks_udp:
+        return socks_udp();
+      case Op::refused:
+        return refused();
+      case Op::count:
+        break;
     }
     return Outcome::failed;
   }
@@ -374,15 +383,20 @@ TEST_F(Soak, MixedTrafficWithReloadsAndModeFlipsStaysBounded) {
         // is known and the answer must be exactly the one that mode gives.
         const bool calm = before == epoch.load() && before % 2 == 0;
         const bool guarded = op != Op::get && op != Op::refused;  // refused in limited mode
-        const Outcome expected =
-            (was_limited && guarded) ? Outcome::ok_limited : Outcome::ok_full;
+        const Outcome expected = (was_limited && guarded) ? Outcome::ok_limited : Outcome::ok_full;
         if (!calm && o != Outcome::ok_full && o != Outcome::ok_limited) o = Outcome::interrupted;
         if (calm && o != expected) o = Outcome::failed;
         const int i = static_cast<int>(op);
         switch (o) {
-          case Outcome::ok_full: ++tally.ok_full[i]; break;
-          case Outcome::ok_limited: ++tally.ok_limited[i]; break;
-          case Outcome::interrupted: ++tally.interrupted[i]; break;
+          case Outcome::ok_full:
+            ++tally.ok_full[i];
+            break;
+          case Outcome::ok_limited:
+            ++tally.ok_limited[i];
+            break;
+          case Outcome::interrupted:
+            ++tally.interrupted[i];
+            break;
           case Outcome::failed: {
             ++tally.failed[i];
             std::lock_guard lock(tally.m);
@@ -463,7 +477,9 @@ TEST_F(Soak, MixedTrafficWithReloadsAndModeFlipsStaysBounded) {
   std::uint64_t ops_total = 0;
   std::ostringstream report;
   report << "soak " << seconds << " s, " << kWorkers << " workers"
-         << (kAsan ? " (ASan)" : kTsan ? " (TSan)" : "")
+         << (kAsan   ? " (ASan)"
+             : kTsan ? " (TSan)"
+                     : "")
          << "\n";
   for (int i = 0; i < kOps; ++i) {
     report << "  " << kOpNames[i] << ": ok(full) " << tally.ok_full[i] << ", ok(limited) "
@@ -481,7 +497,7 @@ TEST_F(Soak, MixedTrafficWithReloadsAndModeFlipsStaysBounded) {
   // Every operation behaved as specified.
   for (int i = 0; i < kOps; ++i) {
     EXPECT_EQ(tally.failed[i], 0u) << kOpNames[i] << "\n"
-                                    << report.str() << ::testing::PrintToString(tally.failures);
+                                   << report.str() << ::testing::PrintToString(tally.failures);
     EXPECT_GT(tally.ok_full[i], 0u) << kOpNames[i] << " never ran in full mode";
   }
   for (int i : {static_cast<int>(Op::post), static_cast<int>(Op::connect),
@@ -496,15 +512,17 @@ TEST_F(Soak, MixedTrafficWithReloadsAndModeFlipsStaysBounded) {
   // Bounded growth.
   EXPECT_LE(fds_end, fds_warm + kFdSlack) << report.str();
   ASSERT_GT(rss_mid, 0u);
-  const std::size_t slack_kib =
-      (kAsan ? kRssSlackMiBAsan : kTsan ? kRssSlackMiBTsan : kRssSlackMiB) * 1024;
+  const std::size_t slack_kib = (kAsan   ? kRssSlackMiBAsan
+                                 : kTsan ? kRssSlackMiBTsan
+                                         : kRssSlackMiB) *
+                                1024;
   EXPECT_LE(rss_end, rss_mid + slack_kib) << report.str();
 
   // Clean exit, no sanitizer report (LeakSanitizer runs at exit in the ASan build).
   EXPECT_EQ(proxy_->stop(SIGTERM, 15s), 0) << proxy_->log().substr(0, 4000);
   const std::string log = proxy_->log();
-  for (const char* needle : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                             "WARNING: ThreadSanitizer"}) {
+  for (const char* needle : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "WARNING: ThreadSanitizer"}) {
     EXPECT_EQ(log.find(needle), std::string::npos) << needle << "\n" << log.substr(0, 8000);
   }
 

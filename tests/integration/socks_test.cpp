@@ -1459,9 +1459,10 @@ class SocksUdpBounds : public SocksUdp {
 // are dropped and counted, and the queued ones are delivered in order once it is allowed.
 TEST_F(SocksUdpBounds, PendingDatagramsAreBoundedByCountAndBytes) {
   dns_->load_script("half.test A 127.0.0.1\nhalf.test TIMEOUT AAAA\n");
-  start(config("allowed_domains = [\"half.test\"]\n"
-               "allow_local_binding = true\n"
-               "dns_timeout_ms = 1500\n"));
+  start(
+      config("allowed_domains = [\"half.test\"]\n"
+             "allow_local_binding = true\n"
+             "dns_timeout_ms = 1500\n"));
   auto a = associate();
   ASSERT_FALSE(HasFailure());
   UdpClient u;
