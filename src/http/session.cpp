@@ -612,19 +612,15 @@ class Session {
         dialed.socket->close(ignored);
         co_return ex.client_keep;
       }
-      // A pooled connection first (only for bodiless requests, which can be retried safely on a
-      // fresh connection if the origin closed the idle one meanwhile).
-      // A reused connection may turn out closed by the origin only after the request went out;
-      // the request is then retried on a fresh connection, which RFC 9110 §9.2.2 permits for
-      // idempotent methods only, and only a bodiless request can be re-sent.
+      // A reused connection (held, then pooled) may turn out closed by the origin only after the
+      // request went out; the request is then retried on a fresh connection, which RFC 9110
+      // §9.2.2 permits for idempotent methods only, and only a bodiless request can be re-sent.
       if (framing.kind == BodyFraming::Kind::none && idempotent(head.method)) {
         // This client's own origin connection from its previous request, under the pool's rule
-        // (§8.3): same origin, its address in this request's vetted set, nothing pending on it,
-        // idle for less than the pool's limit.
+        // (§8.3), nothing pending on it, idle for less than the pool's limit.
         if (held_ && Clock::now() - held_->since > pool_.idle_limit()) held_.reset();
-        if (held_ && held_->port == target.port && held_->host == target.host.text &&
-            std::find(d.addresses.begin(), d.addresses.end(), held_->address) !=
-                d.addresses.end()) {
+        if (held_ && may_reuse(held_->host, held_->port, held_->address, target.host.text,
+                               target.port, d.addresses)) {
           Held h = std::move(*held_);
           held_.reset();
           if (upstream_still_idle(h.socket)) {

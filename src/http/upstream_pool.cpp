@@ -13,6 +13,13 @@ bool upstream_still_idle(boost::asio::ip::tcp::socket& s) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+bool may_reuse(std::string_view conn_host, std::uint16_t conn_port,
+               const core::IpAddress& conn_address, std::string_view host, std::uint16_t port,
+               std::span<const core::IpAddress> vetted) {
+  return conn_port == port && conn_host == host &&
+         std::find(vetted.begin(), vetted.end(), conn_address) != vetted.end();
+}
+
 namespace {
 
 void close_quietly(boost::asio::ip::tcp::socket& s) {
@@ -35,8 +42,7 @@ std::optional<UpstreamPool::Taken> UpstreamPool::take(std::string_view host, std
   // Newest first: the most recently used connection is the least likely to have timed out.
   for (auto it = entries_.end(); it != entries_.begin();) {
     --it;
-    if (it->port != port || it->host != host) continue;
-    if (std::find(vetted.begin(), vetted.end(), it->address) == vetted.end()) continue;
+    if (!may_reuse(it->host, it->port, it->address, host, port, vetted)) continue;
     boost::asio::ip::tcp::socket s = std::move(it->socket);
     const core::IpAddress address = it->address;
     entries_.erase(it);

@@ -22,6 +22,13 @@ namespace netfence::http {
 /// sent stray bytes (either way it must not carry another request).
 bool upstream_still_idle(boost::asio::ip::tcp::socket& s);
 
+/// SPEC §8.3: an idle connection to `conn_host:conn_port` at `conn_address` may carry a request
+/// for `host:port` only when it is the same origin and the request's vetted set (which the
+/// request obtained by passing the policy) holds the connection's address.
+bool may_reuse(std::string_view conn_host, std::uint16_t conn_port,
+               const core::IpAddress& conn_address, std::string_view host, std::uint16_t port,
+               std::span<const core::IpAddress> vetted);
+
 class UpstreamPool {
  public:
   struct Limits {

@@ -188,8 +188,8 @@ struct Server::Impl {
   std::unique_ptr<socks::SessionContext> socks_ctx;
   std::optional<tcp::acceptor> admin_acceptor;
   // For I/O threads 1..n-1: an acceptor on a dup() of the HTTP / SOCKS5 listening socket, owned
-  // by that thread's context (index), so every thread accepts for itself.
-  std::vector<std::pair<std::size_t, std::unique_ptr<tcp::acceptor>>> thread_acceptors;
+  // by that thread's context, so every thread accepts for itself.
+  std::vector<std::unique_ptr<tcp::acceptor>> thread_acceptors;
   std::unique_ptr<ControlPlane> control_plane;
   std::unique_ptr<AdminBackendImpl> admin_backend;
   std::unique_ptr<admin::AdminContext> admin_ctx;
@@ -208,8 +208,8 @@ struct Server::Impl {
   explicit Impl(log::Logger& l) : log(l) {}
   ~Impl() {
     if (rt) rt->close_decider_gate();  // before the io_contexts go away
-    // The control and mint threads use control_plane, mitm and the contexts, which are declared
-    // after (or before) them; join both before any member is destroyed.
+    // Tasks on the control and mint threads use control_plane, mitm and the contexts: join both
+    // threads before any member is destroyed.
     control.stop();
     mint.stop();
     control.join();
@@ -343,22 +343,14 @@ struct Server::Impl {
       stopping.store(true);
       asio::post(main(), [this] {
         boost::system::error_code ignored;
-        // shutdown(2) on a listening socket ends listening for every dup of it at once, so
-        // the other threads' acceptors stop too even if their context stops before the posted
-        // close below runs (it then happens when the Server is destroyed).
+        // shutdown(2) on a listening socket ends listening for every dup of it at once: the
+        // other threads' accept loops fail and end (`stopping` is set), and their acceptors are
+        // closed once the I/O threads are joined (Asio objects are not thread-safe).
         if (http_acceptor) ::shutdown(http_acceptor->native_handle(), SHUT_RD);
         if (socks_acceptor) ::shutdown(socks_acceptor->native_handle(), SHUT_RD);
         if (http_acceptor) http_acceptor->close(ignored);
         if (socks_acceptor) socks_acceptor->close(ignored);
         if (admin_acceptor) admin_acceptor->close(ignored);
-        // The other threads' acceptors are closed on their own threads (Asio objects are not
-        // thread-safe).
-        for (auto& [i, a] : thread_acceptors) {
-          asio::post(*contexts[i], [acc = a.get()] {
-            boost::system::error_code e;
-            acc->close(e);
-          });
-        }
         asio::co_spawn(main(), drain(), asio::detached);
       });
     });
@@ -604,7 +596,7 @@ Result<void> Server::run() {
         continue;
       }
       asio::co_spawn(*im.contexts[i], im.accept_loop(*a, kind, i), asio::detached);
-      im.thread_acceptors.emplace_back(i, std::move(a));
+      im.thread_acceptors.push_back(std::move(a));
     }
   };
   if (im.http_acceptor) per_thread(*im.http_acceptor, Impl::Listener::http);
@@ -647,7 +639,7 @@ Result<void> Server::run() {
   // drain() stopped both pools; wait for a task they were running (a reload, a mint) to end.
   im.control.join();
   im.mint.join();
-  im.thread_acceptors.clear();  // their posted close may not have run before the stop
+  im.thread_acceptors.clear();  // closed here, on the only thread left (see begin_shutdown)
   std::lock_guard lock(im.error_mutex);
   if (im.fatal) return *im.fatal;
   return {};
