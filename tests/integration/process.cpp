@@ -7,13 +7,45 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 
 namespace netfence::testing {
+
+std::vector<std::string> environment_with(
+    const std::vector<std::pair<std::string, std::string>>& set,
+    const std::vector<std::string>& unset) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const std::string_view name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& [k, v] : set) replaced = replaced || k == name;
+    for (const auto& u : unset) replaced = replaced || u == name;
+    if (!replaced) out.emplace_back(entry);
+  }
+  for (const auto& [k, v] : set) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::vector<char*> envp_of(std::vector<std::string>& env) {
+  std::vector<char*> out;
+  for (auto& e : env) out.push_back(e.data());
+  out.push_back(nullptr);
+  return out;
+}
 
 ProcessResult run_process(const std::vector<std::string>& argv,
                           const std::vector<std::pair<std::string, std::string>>& env,
                           std::chrono::milliseconds timeout) {
   ProcessResult result;
+  // Built before fork(): see environment_with().
+  auto env_strings = environment_with(env);
+  auto envp = envp_of(env_strings);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) return result;
   pid_t pid = fork();
@@ -22,11 +54,7 @@ ProcessResult run_process(const std::vector<std::string>& argv,
     dup2(err_pipe[1], 2);
     close(out_pipe[0]);
     close(err_pipe[0]);
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   close(out_pipe[1]);

@@ -67,6 +67,13 @@ std::string NetfenceProcess::start(const std::string& config_text,
   const std::string cfg = config_path();
   const std::string home = dir_.string();
   const std::string binary = NETFENCE_CLI_PATH;
+  // The environment is built before fork() (see environment_with()).
+  std::vector<std::pair<std::string, std::string>> set = {
+      {"HOME", home}, {"CODEX_HOME", home}, {"NETFENCE_HOME", home}};
+  set.insert(set.end(), env_.begin(), env_.end());
+  auto env_strings =
+      environment_with(set, std::vector<std::string>(std::begin(kProxyVars), std::end(kProxyVars)));
+  auto envp = envp_of(env_strings);
   pid_ = ::fork();
   if (pid_ < 0) return "fork failed";
   if (pid_ == 0) {
@@ -75,16 +82,11 @@ std::string NetfenceProcess::start(const std::string& config_text,
     ::dup2(null, 0);
     ::dup2(null, 1);
     ::dup2(err, 2);
-    for (const char* v : kProxyVars) ::unsetenv(v);
-    ::setenv("HOME", home.c_str(), 1);
-    ::setenv("CODEX_HOME", home.c_str(), 1);
-    ::setenv("NETFENCE_HOME", home.c_str(), 1);
-    for (const auto& [name, value] : env_) ::setenv(name.c_str(), value.c_str(), 1);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execl(binary.c_str(), binary.c_str(), "run", "--config", cfg.c_str(),
-            static_cast<char*>(nullptr));
+    const char* argv[] = {binary.c_str(), "run", "--config", cfg.c_str(), nullptr};
+    ::execve(binary.c_str(), const_cast<char* const*>(argv), envp.data());
     ::_exit(127);
   }
   const std::regex listening(R"(INFO HTTP proxy listening on 127\.0\.0\.1:(\d+))");
@@ -435,9 +437,8 @@ void ProxyTest::TearDown() {
 
 std::string ProxyTest::config(const std::string& extra) const {
   // Every listener on an ephemeral port (tests run in parallel) unless the test names one.
-  const std::string socks = extra.find("socks_url") == std::string::npos
-                                ? "socks_url = \"socks5h://127.0.0.1:0\"\n"
-                                : "";
+  const std::string socks =
+      extra.find("socks_url") == std::string::npos ? "socks_url = \"socks5h://127.0.0.1:0\"\n" : "";
   const std::string admin =
       extra.find("admin_url") == std::string::npos ? "admin_url = \"http://127.0.0.1:0\"\n" : "";
   return "[network]\n"
