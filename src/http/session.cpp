@@ -122,12 +122,13 @@ template <class Client>
 class Session {
  public:
   Session(Client client, SessionContext& ctx, UpstreamPool& pool, std::string peer = {},
-          std::optional<MitmTunnel> mitm = {})
+          std::optional<MitmTunnel> mitm = {}, std::shared_ptr<void> life = {})
       : client_(std::move(client)),
         ctx_(ctx),
         pool_(pool),
         peer_(std::move(peer)),
-        mitm_(std::move(mitm)) {
+        mitm_(std::move(mitm)),
+        life_(std::move(life)) {
     if (peer_.empty()) {
       error_code ec;
       auto ep = client_.lowest_layer().remote_endpoint(ec);
@@ -570,7 +571,8 @@ class Session {
     } else {
       release_held();  // see handle_connect
       auto control = std::make_shared<net::RelayControl>();
-      runtime::TunnelRegistration reg(ctx_.rt, kind, [control] { control->stop(); });
+      auto reg = std::make_shared<runtime::TunnelRegistration>(ctx_.rt, kind,
+                                                               [control] { control->stop(); });
       net::RelayOptions opts;
       opts.idle_timeout = std::chrono::seconds(idle_timeout_s);
       opts.to_b = std::move(to_upstream);
@@ -578,13 +580,19 @@ class Session {
       opts.control = control;
       opts.single_threaded_executor = true;  // one io_context per I/O thread
       buf_.clear();
-      net::RelayStats stats;
       if constexpr (std::is_same_v<Upstream, tcp::socket>) {
-        stats = co_await net::relay(client_, upstream, std::move(opts));
+        // The relay owns both sockets from here; this session's coroutines return and free
+        // their frames while the tunnel stays open (SPEC §19 memory per idle tunnel).
+        opts.pipe_budget = ctx_.rt.pipe_budget();
+        net::start_relay(std::move(client_), std::move(upstream), std::move(opts),
+                         [&rt = ctx_.rt, reg, life = life_](const net::RelayStats& stats) {
+                           runtime::count_relayed(rt, stats);
+                         });
       } else {
-        stats = co_await net::relay_streams(client_, upstream, std::move(opts));
+        const net::RelayStats stats =
+            co_await net::relay_streams(client_, upstream, std::move(opts));
+        runtime::count_relayed(ctx_.rt, stats);
       }
-      runtime::count_relayed(ctx_.rt, stats);
     }
   }
 
@@ -982,6 +990,7 @@ class Session {
   std::string peer_;
   std::string buf_;  // client bytes received and not yet consumed
   std::optional<MitmTunnel> mitm_;
+  std::shared_ptr<void> life_;  // the connection's registration: handed on to a relay
   std::optional<ssl::stream<tcp::socket>> mitm_upstream_;  // one per tunnel, re-opened on close
   std::optional<std::string> unix_host_;  // set while a request goes to a unix socket
   struct ViaProxy {
@@ -1007,8 +1016,8 @@ class Session {
 }  // namespace
 
 asio::awaitable<void> serve_http_connection(tcp::socket client, SessionContext& ctx,
-                                            UpstreamPool& pool) {
-  Session<tcp::socket> session(std::move(client), ctx, pool);
+                                            UpstreamPool& pool, std::shared_ptr<void> life) {
+  Session<tcp::socket> session(std::move(client), ctx, pool, {}, {}, std::move(life));
   co_await session.run();
 }
 

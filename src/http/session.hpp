@@ -30,7 +30,10 @@ struct SessionContext {
 };
 
 /// `pool` belongs to the I/O thread that runs this session (the client socket's io_context).
+/// `life` (may be null) is kept alive as long as the connection is: past the session's return
+/// while a tunnel it established is open.
 boost::asio::awaitable<void> serve_http_connection(boost::asio::ip::tcp::socket client,
-                                                   SessionContext& ctx, UpstreamPool& pool);
+                                                   SessionContext& ctx, UpstreamPool& pool,
+                                                   std::shared_ptr<void> life = {});
 
 }  // namespace netfence::http

@@ -4,23 +4,28 @@
 // Contract, for every entry point below:
 //  - Optional initial bytes are written first: `to_b` to b before anything is pumped a→b (what
 //    the parser buffered after the CONNECT head), `to_a` to a before b→a (e.g. a 101 head).
-//  - Two pumps, joined with `&&`: each copies until EOF on its input, then shuts down the send
-//    side of its output (half-close propagates) while the other direction keeps going.
+//  - Two directions, each copying until EOF on its input, then shutting down the send side of
+//    its output (half-close propagates) while the other direction keeps going.
 //  - An error (reset, EPIPE) in either direction ends both. So does `idle_timeout` without
 //    traffic in EITHER direction (one shared deadline, refreshed by any byte), an external
 //    RelayControl::stop(), or cancelling the awaiting coroutine.
-//  - When relay() returns, both streams have been closed, every pump has finished, and no
-//    operation on either stream is pending. Nothing throws except std::bad_alloc.
-//  - Runs on an internal strand of the caller's executor, so a multi-threaded io_context is fine.
+//  - When the relay reports its end, both streams have been closed and no operation on either
+//    stream is pending. Nothing throws except std::bad_alloc.
+//  - A multi-threaded io_context is fine (the relay then serialises itself on a strand).
 //
-// Linux zero copy: for two sockets the relay uses splice(2) (socket → pipe → socket, one pipe per
-// direction), unless RelayOptions::allow_splice is false, the kernel refuses (EINVAL/ENOSYS: then
-// that direction falls back to copying), or SIGPIPE has its default action (splice cannot pass
-// MSG_NOSIGNAL, so a write to a reset peer would kill the process; call ignore_sigpipe() once at
-// start-up). Idle tunnels hold no user-space buffer (SPEC §19: ≤ 16 KiB per idle tunnel).
+// Two sockets (CONNECT, SOCKS5, plain websocket upgrades) go to a callback-driven engine
+// (socket_relay.cpp): start_relay() takes ownership of the sockets and returns at once, so an
+// established tunnel holds no coroutine frames — only the engine's small object, the sockets and,
+// while bytes move, a pipe (SPEC §19: memory per idle tunnel). Readiness is a one-byte MSG_PEEK
+// receive, which also recognises EOF without creating a pipe. Bytes move with splice(2)
+// (socket → pipe → socket, one pipe per direction), unless RelayOptions::allow_splice is false,
+// the kernel refuses (EINVAL/ENOSYS: that direction then copies), or SIGPIPE has its default
+// action (splice cannot pass MSG_NOSIGNAL, so a write to a reset peer would kill the process;
+// call ignore_sigpipe() once at start-up). Other stream pairs (TLS) use the coroutine pumps below.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -44,6 +49,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace netfence::net {
@@ -102,6 +108,25 @@ class RelayControl {
   std::list<std::function<void()>> on_stop_;
 };
 
+/// A process-wide cap on enlarged (1 MiB) splice pipes. Pipe pages count against the user's
+/// pipe-user-pages-soft limit (64 MiB by default, shared by all of the user's processes); past it
+/// the kernel gives every new pipe of that user a single page, so enlarged pipes are rationed
+/// and returned as soon as their direction waits for input.
+class PipeBudget {
+ public:
+  explicit PipeBudget(int pipes) : left_(pipes) {}
+  bool take() noexcept {
+    int n = left_.load(std::memory_order_relaxed);
+    while (n > 0 && !left_.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+    }
+    return n > 0;
+  }
+  void give() noexcept { left_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int> left_;
+};
+
 struct RelayOptions {
   // Deliberately not an aggregate: g++ 12 relocates an aggregate temporary bitwise when it is
   // created inside a co_await expression (`co_await relay(a, b, {.to_b = s})`), leaving its
@@ -118,6 +143,8 @@ struct RelayOptions {
   std::shared_ptr<RelayControl> control;
   /// false forces the portable copying path (tests, debugging).
   bool allow_splice = true;
+  /// Enlarged splice pipes for sustained transfers (two sockets only); null = 64 KiB pipes.
+  std::shared_ptr<PipeBudget> pipe_budget;
   /// Size of the copy buffer of the portable path, allocated only while data moves (sockets)
   /// or for the relay's lifetime (generic streams such as TLS).
   std::size_t buffer_size = 16 * 1024;
@@ -127,7 +154,16 @@ struct RelayOptions {
   bool single_threaded_executor = false;
 };
 
-/// The socket form used by CONNECT and SOCKS5 (splice on Linux). Compiled once in relay.cpp.
+/// Called once when a started relay ends, on the relay's executor, after both sockets closed.
+using RelayDone = std::function<void(const RelayStats&)>;
+
+/// The socket form used by CONNECT, SOCKS5 and websocket upgrades: relays between two connected
+/// sockets of one io_context and returns at once; the relay owns the sockets from here on.
+/// `done` (may be empty) gets the outcome. Lives in socket_relay.cpp.
+void start_relay(tcp::socket a, tcp::socket b, RelayOptions options, RelayDone done);
+
+/// start_relay() for a coroutine: moves the sockets out of `a` and `b` (left closed) and returns
+/// the outcome when the relay ends; cancelling the awaiting coroutine stops the relay.
 boost::asio::awaitable<RelayStats> relay(tcp::socket& a, tcp::socket& b, RelayOptions options);
 
 /// Sets SIGPIPE to SIG_IGN (process-wide; call once from the composition root) so the splice
@@ -180,44 +216,6 @@ concept WaitableSocket = requires(S& s, boost::system::error_code& ec) {
   s.read_some(boost::asio::mutable_buffer(), ec);
   s.async_wait(S::wait_read, boost::asio::use_awaitable);
 };
-
-/// One direction's pipe for splice(2), created lazily and closed when idle or done.
-class Pipe {
- public:
-  Pipe() = default;
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  ~Pipe() { close(); }
-  bool is_open() const noexcept { return read_fd_ >= 0; }
-  boost::system::error_code open() noexcept;
-  void close() noexcept;
-  int read_fd() const noexcept { return read_fd_; }
-  int write_fd() const noexcept { return write_fd_; }
-
- private:
-  int read_fd_ = -1;
-  int write_fd_ = -1;
-};
-
-/// One splice(2) call: bytes moved (0 with no error = EOF on a socket input) or an error
-/// (would_block included).
-struct SpliceResult {
-  std::size_t bytes = 0;
-  boost::system::error_code error;
-};
-SpliceResult splice_in(int socket_fd, Pipe& pipe, std::size_t max) noexcept;
-SpliceResult splice_out(Pipe& pipe, int socket_fd, std::size_t max) noexcept;
-/// Reads what is left in the pipe into `buffer` (used when splice_out is refused).
-SpliceResult drain_pipe(Pipe& pipe, char* buffer, std::size_t size) noexcept;
-/// splice(2) is refused for this pair of descriptors: fall back to copying.
-bool splice_unsupported(const boost::system::error_code& ec) noexcept;
-/// SIGPIPE is not at its default (terminating) action.
-bool sigpipe_handled() noexcept;
-
-inline constexpr std::size_t kSpliceChunk = 64 * 1024;
-/// A pump that waited longer than this for input frees its pipe/buffer before waiting again:
-/// tunnels that are mostly idle hold no relay memory, busy ones keep theirs.
-inline constexpr std::chrono::milliseconds kReleaseAfter{1000};
 
 /// State shared by the two pumps and the idle watchdog of one relay; touched only on the
 /// relay's strand. Held by shared_ptr so a late stop() (posted from another thread) is safe.
@@ -317,161 +315,6 @@ boost::asio::awaitable<void> stream_pump(std::shared_ptr<RelayCore> core, From& 
   }
 }
 
-/// Copies one direction between two sockets: waits for readability, then moves the bytes with
-/// splice(2) through this direction's pipe (or, when splicing is off or refused, with a
-/// non-blocking read into a buffer that exists only while data moves).
-template <class From, class To>
-boost::asio::awaitable<void> socket_pump(std::shared_ptr<RelayCore> core, From& from, To& to,
-                                         std::string initial, bool use_splice,
-                                         std::size_t buffer_size,
-                                         std::uint64_t RelayStats::*counter) {
-  namespace asio = boost::asio;
-  using Clock = std::chrono::steady_clock;
-  co_await asio::this_coro::throw_if_cancelled(false);
-  const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
-  if (!co_await write_initial(*core, cs, to, initial, counter)) co_return;
-
-  Pipe pipe;
-  std::unique_ptr<char[]> buffer;
-  // After a productive read the socket probably has more: try again before paying for a wait.
-  bool maybe_readable = false;
-  Clock::duration last_wait{};
-  auto fail = [&](const boost::system::error_code& ec) { core->finish(RelayEnd::error, ec); };
-
-  for (;;) {
-    if (should_stop(*core, cs)) co_return;
-    if (!maybe_readable) {
-      if (last_wait > kReleaseAfter) {
-        pipe.close();
-        buffer.reset();
-      }
-      const auto started = Clock::now();
-      auto [ec] = co_await from.async_wait(From::wait_read, asio::as_tuple(asio::use_awaitable));
-      if (should_stop(*core, cs)) co_return;
-      if (ec) {
-        fail(ec);
-        co_return;
-      }
-      last_wait = Clock::now() - started;
-    }
-
-    if (use_splice) {
-      if (!pipe.is_open()) {
-        if (auto ec = pipe.open()) {
-          fail(ec);
-          co_return;
-        }
-      }
-      const SpliceResult in = splice_in(from.native_handle(), pipe, kSpliceChunk);
-      if (in.error == asio::error::would_block) {
-        maybe_readable = false;
-        continue;
-      }
-      if (in.error && splice_unsupported(in.error)) {
-        use_splice = false;  // the pipe is empty: nothing to recover
-        pipe.close();
-        maybe_readable = true;
-        continue;
-      }
-      if (in.error) {
-        fail(in.error);
-        co_return;
-      }
-      if (in.bytes == 0) {
-        RelayStreamTraits<To>::shutdown_send(to);
-        co_return;
-      }
-      core->touch();
-      core->stats.spliced = true;
-      std::size_t left = in.bytes;
-      while (left > 0) {
-        const SpliceResult out = splice_out(pipe, to.native_handle(), left);
-        if (out.error == asio::error::would_block) {
-          auto [ec] = co_await to.async_wait(To::wait_write, asio::as_tuple(asio::use_awaitable));
-          if (should_stop(*core, cs)) co_return;
-          if (ec) {
-            fail(ec);
-            co_return;
-          }
-          continue;
-        }
-        if (out.error && splice_unsupported(out.error)) {
-          // Recover the bytes already in the pipe, then copy from now on.
-          use_splice = false;
-          if (!buffer) buffer = std::make_unique<char[]>(buffer_size);
-          while (left > 0) {
-            const SpliceResult got = drain_pipe(pipe, buffer.get(), std::min(left, buffer_size));
-            if (got.error) {
-              fail(got.error);
-              co_return;
-            }
-            auto [wec, written] = co_await asio::async_write(
-                to, asio::buffer(buffer.get(), got.bytes), asio::as_tuple(asio::use_awaitable));
-            core->stats.*counter += written;
-            core->touch();
-            if (should_stop(*core, cs)) co_return;
-            if (wec) {
-              fail(wec);
-              co_return;
-            }
-            left -= got.bytes;
-          }
-          pipe.close();
-          break;
-        }
-        if (out.error) {
-          fail(out.error);
-          co_return;
-        }
-        left -= out.bytes;
-        core->stats.*counter += out.bytes;
-        core->touch();
-      }
-      maybe_readable = true;
-      continue;
-    }
-
-    if (!buffer) buffer = std::make_unique<char[]>(buffer_size);
-    boost::system::error_code ec;
-    const std::size_t n = from.read_some(asio::buffer(buffer.get(), buffer_size), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      maybe_readable = false;
-      continue;
-    }
-    if (ec == asio::error::eof) {
-      RelayStreamTraits<To>::shutdown_send(to);
-      co_return;
-    }
-    if (ec) {
-      fail(ec);
-      co_return;
-    }
-    core->touch();
-    auto [wec, written] = co_await asio::async_write(to, asio::buffer(buffer.get(), n),
-                                                     asio::as_tuple(asio::use_awaitable));
-    core->stats.*counter += written;
-    core->touch();
-    if (should_stop(*core, cs)) co_return;
-    if (wec) {
-      fail(wec);
-      co_return;
-    }
-    maybe_readable = true;
-  }
-}
-
-template <class From, class To>
-boost::asio::awaitable<void> pump(std::shared_ptr<RelayCore> core, From& from, To& to,
-                                  std::string initial, const RelayOptions& options, bool splice_ok,
-                                  std::uint64_t RelayStats::*counter) {
-  if constexpr (WaitableSocket<From> && WaitableSocket<To>) {
-    return socket_pump(std::move(core), from, to, std::move(initial), splice_ok,
-                       options.buffer_size, counter);
-  } else {
-    return stream_pump(std::move(core), from, to, std::move(initial), options.buffer_size, counter);
-  }
-}
-
 template <class StreamA, class StreamB>
 boost::asio::awaitable<RelayStats> relay_on_strand(StreamA& a, StreamB& b, RelayOptions options) {
   namespace asio = boost::asio;
@@ -480,23 +323,14 @@ boost::asio::awaitable<RelayStats> relay_on_strand(StreamA& a, StreamB& b, Relay
   auto strand = co_await asio::this_coro::executor;
   auto core = std::make_shared<RelayCore>(RelayCore::Executor(strand), options.idle_timeout);
 
-  bool splice_ok = false;
-  if constexpr (WaitableSocket<StreamA> && WaitableSocket<StreamB>) {
-    // The waits-then-read design needs non-blocking descriptors (splice and read_some must
-    // never block the thread).
-    boost::system::error_code ec;
-    a.non_blocking(true, ec);
-    if (!ec) b.non_blocking(true, ec);
-    if (ec) core->finish(RelayEnd::error, ec);
-    splice_ok = options.allow_splice && sigpipe_handled();
-  }
   if (!core->ending() && !core->watch(options.control)) core->finish(RelayEnd::stopped);
 
   if (!core->ending()) {
-    co_await (
-        (pump(core, a, b, std::move(options.to_b), options, splice_ok, &RelayStats::a_to_b) &&
-         pump(core, b, a, std::move(options.to_a), options, splice_ok, &RelayStats::b_to_a)) ||
-        RelayCore::watchdog(core));
+    co_await ((stream_pump(core, a, b, std::move(options.to_b), options.buffer_size,
+                           &RelayStats::a_to_b) &&
+               stream_pump(core, b, a, std::move(options.to_a), options.buffer_size,
+                           &RelayStats::b_to_a)) ||
+              RelayCore::watchdog(core));
   }
   // Both pumps have returned. Freeze the outcome (a late stop() must not rewrite it).
   auto state = co_await asio::this_coro::cancellation_state;
@@ -524,7 +358,11 @@ boost::asio::awaitable<RelayStats> relay_entry(StreamA& a, StreamB& b, RelayOpti
 
 template <class StreamA, class StreamB>
 boost::asio::awaitable<RelayStats> relay_streams(StreamA& a, StreamB& b, RelayOptions options) {
-  return detail::relay_entry(a, b, std::move(options));
+  if constexpr (std::is_same_v<StreamA, tcp::socket> && std::is_same_v<StreamB, tcp::socket>) {
+    return relay(a, b, std::move(options));
+  } else {
+    return detail::relay_entry(a, b, std::move(options));
+  }
 }
 
 }  // namespace netfence::net

@@ -248,10 +248,20 @@ struct Server::Impl {
     return conn_fds.size();
   }
 
+  // A proxy connection's registration and its max_connections slot (§8.6). Shared: the session
+  // holds it and, once a tunnel is established, so does the relay the session hands its sockets
+  // to, so open tunnels keep counting after the session's coroutines have returned.
+  struct ConnectionLife {
+    ConnectionLife(Impl& im, int fd, observe::Listener listener)
+        : reg(im, fd), slot(*im.rt, listener) {}
+    ConnectionRegistration reg;
+    runtime::ConnectionSlot slot;
+  };
+
   asio::awaitable<void> handle(tcp::socket socket, http::UpstreamPool& pool) {
-    ConnectionRegistration reg(*this, socket.native_handle());
-    runtime::ConnectionSlot slot(*rt, observe::Listener::http);
-    if (!slot.held()) {
+    auto life =
+        std::make_shared<ConnectionLife>(*this, socket.native_handle(), observe::Listener::http);
+    if (!life->slot.held()) {
       // §8.6: sent and closed right after accept.
       auto reply = http::text_response(503, "too many connections", false);
       co_await asio::async_write(socket, asio::buffer(reply), kTuple);
@@ -259,19 +269,19 @@ struct Server::Impl {
       socket.shutdown(tcp::socket::shutdown_both, ignored);
       co_return;
     }
-    co_await http::serve_http_connection(std::move(socket), *session_ctx, pool);
+    co_await http::serve_http_connection(std::move(socket), *session_ctx, pool, std::move(life));
   }
 
   asio::awaitable<void> handle_socks(tcp::socket socket) {
-    ConnectionRegistration reg(*this, socket.native_handle());
-    runtime::ConnectionSlot slot(*rt, observe::Listener::socks5);
-    if (!slot.held()) {
+    auto life =
+        std::make_shared<ConnectionLife>(*this, socket.native_handle(), observe::Listener::socks5);
+    if (!life->slot.held()) {
       // SOCKS5 has no reply before the greeting: over the limit, the connection just closes.
       boost::system::error_code ignored;
       socket.close(ignored);
       co_return;
     }
-    co_await socks::serve_socks5_connection(std::move(socket), *socks_ctx);
+    co_await socks::serve_socks5_connection(std::move(socket), *socks_ctx, std::move(life));
   }
 
   asio::awaitable<void> handle_admin(tcp::socket socket) {

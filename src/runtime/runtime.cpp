@@ -1,5 +1,7 @@
 #include "runtime/runtime.hpp"
 
+#include "net/relay.hpp"
+
 namespace netfence::runtime {
 namespace {
 
@@ -25,6 +27,8 @@ Runtime::Runtime(log::Logger& logger, std::shared_ptr<const policy::Snapshot> sn
                  std::shared_ptr<dns::Resolver> resolver)
     : logger_(logger),
       snapshot_(std::move(snapshot)),
+      // 16 MiB of enlarged pipes: a quarter of the default per-user pipe-user-pages-soft.
+      pipe_budget_(std::make_shared<net::PipeBudget>(16)),
       resolver_(std::move(resolver)),
       own_(std::make_shared<const std::vector<core::IpAddress>>()) {
   auto snap = snapshot_.load();

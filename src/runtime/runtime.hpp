@@ -26,6 +26,10 @@
 #include "runtime/unix_allowlist.hpp"
 #include "upstream/upstream_proxy.hpp"
 
+namespace netfence::net {
+class PipeBudget;
+}
+
 namespace boost::asio::ssl {
 class context;
 }
@@ -120,6 +124,9 @@ class Runtime {
   /// Stops every registered tunnel (shutdown deadline).
   void stop_all_tunnels();
 
+  /// The process's ration of enlarged splice pipes (net::RelayOptions::pipe_budget).
+  const std::shared_ptr<net::PipeBudget>& pipe_budget() const { return pipe_budget_; }
+
  private:
   void stop_tunnels_if(const std::function<bool(TunnelKind)>& pred);
 
@@ -134,6 +141,7 @@ class Runtime {
   std::atomic<std::shared_ptr<const UnixAllowlist>> unix_;
   std::atomic<std::shared_ptr<const upstream::Settings>> upstream_;
   boost::asio::ssl::context* proxy_tls_ = nullptr;  // set once before serving
+  const std::shared_ptr<net::PipeBudget> pipe_budget_;
 
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<dns::Resolver> resolver_;

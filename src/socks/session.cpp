@@ -350,7 +350,8 @@ class UdpAssociation : public std::enable_shared_from_this<UdpAssociation> {
 
 class Session {
  public:
-  Session(tcp::socket client, SessionContext& ctx) : client_(std::move(client)), ctx_(ctx) {
+  Session(tcp::socket client, SessionContext& ctx, std::shared_ptr<void> life)
+      : client_(std::move(client)), ctx_(ctx), life_(std::move(life)) {
     error_code ec;
     auto ep = client_.remote_endpoint(ec);
     if (!ec) {
@@ -461,17 +462,21 @@ class Session {
     if (co_await net::send(client_, std::move(ok))) co_return;
 
     auto control = std::make_shared<net::RelayControl>();
-    runtime::TunnelRegistration reg(ctx_.rt, runtime::TunnelKind::socks5_tcp,
-                                    [control] { control->stop(); });
+    auto reg = std::make_shared<runtime::TunnelRegistration>(
+        ctx_.rt, runtime::TunnelKind::socks5_tcp, [control] { control->stop(); });
     net::RelayOptions opts;
     opts.idle_timeout = std::chrono::seconds(snapshot->config->idle_timeout_s);
     opts.to_b = std::move(buf_);
     opts.to_a = std::move(dialed.early_data);
     opts.control = control;
+    opts.pipe_budget = ctx_.rt.pipe_budget();
     opts.single_threaded_executor = true;  // one io_context per I/O thread
     buf_.clear();
-    const net::RelayStats stats = co_await net::relay(client_, *dialed.socket, std::move(opts));
-    runtime::count_relayed(ctx_.rt, stats);
+    // The relay owns both sockets from here; this session's coroutines return (SPEC §19).
+    net::start_relay(std::move(client_), std::move(*dialed.socket), std::move(opts),
+                     [&rt = ctx_.rt, reg, life = life_](const net::RelayStats& stats) {
+                       runtime::count_relayed(rt, stats);
+                     });
   }
 
   asio::awaitable<void> associate(const wire::Request& req) {
@@ -520,6 +525,7 @@ class Session {
 
   tcp::socket client_;
   SessionContext& ctx_;
+  std::shared_ptr<void> life_;  // the connection's registration: handed on to a relay
   std::string peer_;
   core::IpAddress peer_ip_;
   std::string label_;
@@ -528,8 +534,9 @@ class Session {
 
 }  // namespace
 
-asio::awaitable<void> serve_socks5_connection(tcp::socket client, SessionContext& ctx) {
-  Session s(std::move(client), ctx);
+asio::awaitable<void> serve_socks5_connection(tcp::socket client, SessionContext& ctx,
+                                              std::shared_ptr<void> life) {
+  Session s(std::move(client), ctx, std::move(life));
   co_await s.run();
 }
 

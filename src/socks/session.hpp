@@ -6,6 +6,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <memory>
 
 #include "runtime/runtime.hpp"
 
@@ -18,7 +19,10 @@ struct SessionContext {
   const std::atomic<bool>& stopping;
 };
 
+/// `life` (may be null) is kept alive as long as the connection is: past the session's return
+/// while a tunnel it established is open.
 boost::asio::awaitable<void> serve_socks5_connection(boost::asio::ip::tcp::socket client,
-                                                     SessionContext& ctx);
+                                                     SessionContext& ctx,
+                                                     std::shared_ptr<void> life = {});
 
 }  // namespace netfence::socks

@@ -161,6 +161,38 @@ TEST_F(Connect, DisablingTheProxyClosesOpenTunnels) {
   EXPECT_TRUE(origin_->wait_for_closed(1, 5s));
 }
 
+// §8.6: an established tunnel keeps its connection slot (the session hands the sockets to a
+// relay and returns, the slot goes with them), and gives it back when it closes.
+TEST_F(Connect, OpenTunnelKeepsItsConnectionSlot) {
+  start(tunnel_config("max_connections = 1\n"));
+  auto c = open_tunnel();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(c->send("a"));
+  EXPECT_EQ(c->read_exact(1).value_or(""), "a");
+  {
+    auto over = client();
+    auto r = over->read_response();
+    ASSERT_TRUE(r) << "no 503 while the tunnel holds the only slot";
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(r->body, "too many connections");
+  }
+  ASSERT_TRUE(c->send("b"));
+  EXPECT_EQ(c->read_exact(1).value_or(""), "b") << "the tunnel itself still works";
+  c->close();
+  bool reopened = false;
+  for (auto deadline = std::chrono::steady_clock::now() + 5s;
+       !reopened && std::chrono::steady_clock::now() < deadline;) {
+    auto again = client();
+    if (again->send(connect_head(authority("127.0.0.1", origin_->port()))) &&
+        again->read_exact(kEstablished.size()).value_or("") == kEstablished) {
+      reopened = true;
+    } else {
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  EXPECT_TRUE(reopened) << "slot not released after the tunnel closed";
+}
+
 // §10.1, §18 row 24: switching to limited mode closes raw CONNECT tunnels.
 TEST_F(Connect, SwitchingToLimitedModeClosesOpenTunnels) {
   start(tunnel_config());

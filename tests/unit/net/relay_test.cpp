@@ -529,6 +529,128 @@ TEST_P(RelayTest, NoDescriptorLeaks) {
   EXPECT_EQ(open_fds(), before);  // sockets and pipes all closed
 }
 
+// The detached form the sessions use: the relay owns the sockets after the caller's scope ends,
+// and reports exactly once.
+TEST(SocketRelay, StartRelayOwnsTheSocketsAndReportsOnce) {
+  asio::io_context ctx;
+  auto [client, a] = connected_pair(ctx);
+  auto [b, server] = connected_pair(ctx);
+  int reports = 0;
+  RelayStats last;
+  {
+    RelayOptions options;
+    options.to_b = "hello ";
+    options.single_threaded_executor = true;
+    start_relay(std::move(a), std::move(b), std::move(options), [&](const RelayStats& s) {
+      ++reports;
+      last = s;
+    });
+  }  // nothing of the relay is left in this scope
+  std::string up, down;
+  error_code e1, e2;
+  asio::co_spawn(ctx, send(client, "world", true, nullptr), asio::detached);
+  asio::co_spawn(ctx, send(server, "back", true, nullptr), asio::detached);
+  asio::co_spawn(ctx, receive(server, &up, &e1), asio::detached);
+  asio::co_spawn(ctx, receive(client, &down, &e2), asio::detached);
+  ctx.run_for(10s);
+  EXPECT_EQ(up, "hello world");
+  EXPECT_EQ(down, "back");
+  EXPECT_EQ(reports, 1);
+  EXPECT_EQ(last.end, RelayEnd::eof);
+  EXPECT_EQ(last.a_to_b, 11u);
+  EXPECT_EQ(last.b_to_a, 4u);
+}
+
+// Readiness is a one-byte peek, so a direction that ends without a byte never creates a pipe:
+// set-up-and-close tunnels and idle tunnels hold only their two sockets.
+TEST(SocketRelay, EofBeforeAnyByteOpensNoPipe) {
+  asio::io_context ctx;
+  warm_up(ctx);
+  const int before = open_fds();
+  Rig rig(ctx);
+  rig.start(Mode::splice);
+  std::string got;
+  error_code done;
+  int during = -1;
+  auto check = [&]() -> asio::awaitable<void> {
+    rig.client.shutdown(tcp::socket::shutdown_send);
+    co_await receive(rig.server, &got, &done);  // the EOF went through
+    co_await sleep_for(50ms);
+    during = open_fds();
+    co_await send(rig.server, "", true, nullptr);
+  };
+  asio::co_spawn(ctx, check(), asio::detached);
+  ctx.run_for(10s);
+  EXPECT_EQ(done, asio::error::eof);
+  EXPECT_EQ(during, before + 4) << "client, a, b, server: no pipe";
+  ASSERT_TRUE(rig.stats);
+  EXPECT_EQ(rig.stats->end, RelayEnd::eof);
+  EXPECT_FALSE(rig.stats->spliced);
+}
+
+// One sweeper timer per io_context serves every relay: a short deadline that arrives after a
+// long one still fires on time, and the long one is not cut short.
+TEST(SocketRelay, IdleSweeperServesDifferentTimeouts) {
+  asio::io_context ctx;
+  Rig slow(ctx), fast(ctx);
+  RelayOptions long_idle;
+  long_idle.idle_timeout = 2s;
+  RelayOptions short_idle;
+  short_idle.idle_timeout = 150ms;
+  const auto started = Clock::now();
+  slow.start(Mode::splice, std::move(long_idle));
+  fast.start(Mode::splice, std::move(short_idle));
+  std::optional<Clock::duration> fast_end;
+  auto watch = [&]() -> asio::awaitable<void> {
+    while (!fast.stats) co_await sleep_for(10ms);
+    fast_end = Clock::now() - started;
+    co_await sleep_for(300ms);
+    EXPECT_FALSE(slow.stats) << "the 2 s relay ended early";
+    error_code ignored;
+    slow.client.close(ignored);
+    slow.server.close(ignored);
+  };
+  asio::co_spawn(ctx, watch(), asio::detached);
+  ctx.run_for(10s);
+  ASSERT_TRUE(fast_end);
+  EXPECT_GE(*fast_end, 140ms);
+  EXPECT_LT(*fast_end, 2s);
+  EXPECT_EQ(fast.stats->end, RelayEnd::idle_timeout);
+  ASSERT_TRUE(slow.stats);
+  EXPECT_NE(slow.stats->end, RelayEnd::idle_timeout);
+}
+
+// A sustained transfer borrows an enlarged pipe from the budget while its bytes are stuck
+// behind a slow reader, and every borrowed pipe is back when the relay ends.
+TEST(SocketRelay, SustainedTransferBorrowsABigPipeAndReturnsIt) {
+  asio::io_context ctx;
+  auto budget = std::make_shared<PipeBudget>(1);
+  Rig rig(ctx);
+  RelayOptions options;
+  options.pipe_budget = budget;
+  rig.start(Mode::splice, std::move(options));
+  const std::string data = pattern(8 << 20, 5);
+  std::string got;
+  error_code done;
+  bool borrowed_while_stuck = false;
+  auto slow_reader = [&]() -> asio::awaitable<void> {
+    co_await sleep_for(300ms);  // the server's receive buffer and the pipe fill up meanwhile
+    borrowed_while_stuck = !budget->take();
+    if (!borrowed_while_stuck) budget->give();
+    co_await receive(rig.server, &got, &done);
+  };
+  asio::co_spawn(ctx, send(rig.client, data, true, nullptr), asio::detached);
+  asio::co_spawn(ctx, send(rig.server, "", true, nullptr), asio::detached);
+  asio::co_spawn(ctx, slow_reader(), asio::detached);
+  ctx.run_for(20s);
+  EXPECT_TRUE(got == data) << got.size();
+  EXPECT_TRUE(borrowed_while_stuck) << "no enlarged pipe during a sustained transfer";
+  ASSERT_TRUE(rig.stats);
+  EXPECT_EQ(rig.stats->end, RelayEnd::eof);
+  EXPECT_TRUE(budget->take()) << "the enlarged pipe was not returned";
+  EXPECT_FALSE(budget->take());
+}
+
 TEST(Relay, SpliceIsNotUsedWhileSigpipeIsFatal) {
   asio::io_context ctx;
   std::signal(SIGPIPE, SIG_DFL);
