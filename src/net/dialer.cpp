@@ -4,7 +4,9 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -232,8 +234,52 @@ asio::awaitable<DialResult> dial_on_strand(std::vector<core::IpAddress> addresse
   co_return result;
 }
 
+// The common case (one vetted address, a real connect): no strand, no attempt coroutines, just
+// the connect racing the deadline on the caller's executor. A tunnel set-up is a handful of
+// system calls; the general dial's machinery (a strand, two co_spawns, a shared state) cost
+// about as much user-space time again (docs/benchmarks.md, CONNECT set-up).
+asio::awaitable<DialResult> dial_one(core::IpAddress address, std::uint16_t port,
+                                     std::chrono::milliseconds budget) {
+  auto ex = co_await asio::this_coro::executor;
+  DialResult result;
+  tcp::socket socket(ex);
+  asio::steady_timer deadline(ex, budget);
+  auto [order, connect_ec, timer_ec] =
+      co_await asio::experimental::make_parallel_group(
+          socket.async_connect(to_endpoint(address, port), asio::deferred),
+          deadline.async_wait(asio::deferred))
+          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+  if (order[0] == 0 && !connect_ec) {
+    error_code ignored;
+    // Tunnels carry interactive protocols (TLS handshakes, SSH): never delay small writes.
+    socket.set_option(tcp::no_delay(true), ignored);
+    result.socket.emplace(std::move(socket));
+    result.error = DialError::none;
+    result.address = address;
+    result.index = 0;
+    co_return result;
+  }
+  error_code ignored;
+  socket.close(ignored);
+  if (order[0] == 1 && !timer_ec) {
+    result.error = DialError::timeout;
+    result.last_error = asio::error::timed_out;
+  } else if (connect_ec == asio::error::operation_aborted) {
+    result.error = DialError::other;  // the awaiting coroutine was cancelled
+    result.last_error = asio::error::operation_aborted;
+  } else {
+    result.error = classify_connect_error(connect_ec);
+    if (result.error == DialError::none) result.error = DialError::other;
+    result.last_error = connect_ec;
+  }
+  co_return result;
+}
+
 asio::awaitable<DialResult> dial_impl(std::vector<core::IpAddress> addresses, std::uint16_t port,
                                       DialOptions options) {
+  if (addresses.size() == 1 && !options.connect) {
+    co_return co_await dial_one(addresses.front(), port, options.budget);
+  }
   // The attempts and the dial loop share state through a strand of the caller's executor, so
   // this is safe on a multi-threaded io_context; co_spawn forwards our cancellation to it.
   auto ex = co_await asio::this_coro::executor;

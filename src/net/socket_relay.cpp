@@ -283,7 +283,9 @@ class RelaySweeper final : public asio::execution_context::service {
       if (due > now) {
         next = std::min(next, due);
       } else if (auto self = r.weak_from_this().lock()) {  // null while it is being destroyed
-        asio::post(self->executor(), [self] { self->expire(); });
+        const asio::any_io_executor ex = self->executor();
+        // Moved into the handler, so no relay can be destroyed here, under the lock.
+        asio::post(ex, [self = std::move(self)] { self->expire(); });
       }
     }
     if (next != std::numeric_limits<Clock::rep>::max()) arm_locked(next);

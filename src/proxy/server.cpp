@@ -172,6 +172,11 @@ struct Server::Impl {
   asio::ssl::context upstream_tls{asio::ssl::context::tls_client};
   std::atomic<bool> stopping{false};
 
+  // Declared before `contexts`, so they outlive it: a relay or session frame still queued when
+  // a context is destroyed unregisters its connection from here.
+  std::mutex conn_mutex;  // guards conn_fds and next_conn
+  std::unordered_map<std::uint64_t, int> conn_fds;
+  std::uint64_t next_conn = 1;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<std::unique_ptr<http::UpstreamPool>> pools;  // one per context
   // Blocking control-plane work (reading and compiling a reloaded config, getifaddrs) runs here,
@@ -197,9 +202,6 @@ struct Server::Impl {
   ServerOptions options;
   mutable std::mutex bound_mutex;  // guards the three strings below (bind() vs readers)
   std::string http_bound, socks_bound, admin_bound;
-  std::mutex conn_mutex;  // guards conn_fds and next_conn
-  std::unordered_map<std::uint64_t, int> conn_fds;
-  std::uint64_t next_conn = 1;
   std::mutex error_mutex;  // guards fatal
   std::optional<Error> fatal;
   std::atomic<std::chrono::steady_clock::rep> drain_deadline{
