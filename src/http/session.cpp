@@ -48,6 +48,9 @@ constexpr auto kHeadDeadline = 30s;  // SPEC §8.7: complete request head, keep-
 constexpr auto kTlsDeadline = 30s;   // SPEC §8.7: TLS handshakes
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 constexpr std::uint64_t kDrainLimit = 64 * 1024;  // SPEC §8.3: refused bodies drained up to this
+/// Response body reads: large enough to take a 64 KiB body in one read, small for small bodies.
+constexpr std::size_t kBodyChunkMin = 16 * 1024;
+constexpr std::size_t kBodyChunkMax = 64 * 1024;
 
 using net::read_more;
 using net::send;
@@ -857,8 +860,17 @@ class Session {
         ubuf.erase(0, n);
         if (co_await send(client_, std::move(out))) co_return result;
       } else {
+        // The part of a sized body that came with the head goes out with the head too.
+        BodyFraming rest = *rframing;
+        if (rest.kind == BodyFraming::Kind::content_length && !ubuf.empty()) {
+          const auto n =
+              static_cast<std::size_t>(std::min<std::uint64_t>(rest.length, ubuf.size()));
+          out.append(ubuf, 0, n);
+          ubuf.erase(0, n);
+          rest.length -= n;
+        }
         if (co_await send(client_, std::move(out))) co_return result;
-        if (!co_await relay_response_body(up, ubuf, *rframing, chunk_to_client, idle)) {
+        if (!co_await relay_response_body(up, ubuf, rest, chunk_to_client, idle)) {
           co_return result;
         }
       }
@@ -927,7 +939,11 @@ class Session {
         std::uint64_t left = framing.length;
         while (left > 0) {
           if (ubuf.empty()) {
-            if (co_await read_more(up, ubuf, Clock::now() + idle)) co_return false;
+            // Up to 64 KiB per read: a large body moves in a few reads and writes, not one per
+            // 16 KiB (each read costs a deadline and a wake-up; docs/benchmarks.md, 64 KiB GET).
+            const std::size_t chunk = static_cast<std::size_t>(
+                std::clamp<std::uint64_t>(left, kBodyChunkMin, kBodyChunkMax));
+            if (co_await read_more(up, ubuf, Clock::now() + idle, chunk)) co_return false;
           }
           const std::size_t n =
               static_cast<std::size_t>(std::min<std::uint64_t>(left, ubuf.size()));
