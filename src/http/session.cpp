@@ -48,6 +48,9 @@ constexpr auto kHeadDeadline = 30s;  // SPEC §8.7: complete request head, keep-
 constexpr auto kTlsDeadline = 30s;   // SPEC §8.7: TLS handshakes
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 constexpr std::uint64_t kDrainLimit = 64 * 1024;  // SPEC §8.3: refused bodies drained up to this
+/// Head reads: a typical request or response head fits, and each read zero-fills its chunk of
+/// the buffer first (std::string has no uninitialised resize before C++23).
+constexpr std::size_t kHeadChunk = 4 * 1024;
 /// Response body reads: large enough to take a 64 KiB body in one read, small for small bodies.
 constexpr std::size_t kBodyChunkMin = 16 * 1024;
 constexpr std::size_t kBodyChunkMax = 64 * 1024;
@@ -148,7 +151,7 @@ class Session {
       for (;;) {
         r = parser.feed(buf_);
         if (r.status != ParseStatus::need_more) break;
-        if (co_await read_more(client_, buf_, deadline)) co_return close_client();
+        if (co_await read_more(client_, buf_, deadline, kHeadChunk)) co_return close_client();
       }
       if (r.status == ParseStatus::error) {
         co_await send(client_, text_response(r.error.status, r.error.body, false));
@@ -767,7 +770,7 @@ class Session {
       for (;;) {
         r = rp.feed(ubuf);
         if (r.status != ParseStatus::need_more) break;
-        error_code ec = co_await read_more(up, ubuf, deadline);
+        error_code ec = co_await read_more(up, ubuf, deadline, kHeadChunk);
         if (ec) {
           const bool timeout = ec == asio::error::timed_out;
           if (reused && !timeout && ubuf.empty()) {

@@ -1,7 +1,6 @@
 #include "http/wire/headers.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace netfence::http {
 namespace {
@@ -155,12 +154,24 @@ std::string serialize_request_head(std::string_view method, std::string_view tar
 
 std::string serialize_response_head(int version_minor, int status, std::string_view reason,
                                     const Headers& headers) {
-  char line[32];
-  const int n = std::snprintf(line, sizeof line, "HTTP/1.%d %03d ", version_minor == 0 ? 0 : 1,
-                              (status >= 0 && status <= 999) ? status : 500);
+  // "HTTP/1.x NNN " by hand: snprintf showed in the per-request profile.
+  const int code = (status >= 0 && status <= 999) ? status : 500;
+  const char line[13] = {'H',
+                         'T',
+                         'T',
+                         'P',
+                         '/',
+                         '1',
+                         '.',
+                         version_minor == 0 ? '0' : '1',
+                         ' ',
+                         static_cast<char>('0' + code / 100),
+                         static_cast<char>('0' + code / 10 % 10),
+                         static_cast<char>('0' + code % 10),
+                         ' '};
   std::string out;
-  out.reserve(static_cast<std::size_t>(n) + reason.size() + 2 + fields_size(headers));
-  out.append(line, static_cast<std::size_t>(n));
+  out.reserve(sizeof line + reason.size() + 2 + fields_size(headers));
+  out.append(line, sizeof line);
   out.append(reason);
   out.append("\r\n");
   append_fields(out, headers);
