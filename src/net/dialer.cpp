@@ -1,5 +1,8 @@
 #include "net/dialer.hpp"
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -100,6 +103,14 @@ core::IpAddress from_asio(const asio::ip::address& address) noexcept {
 }
 
 namespace {
+
+// The outcome of a finished non-blocking connect (SO_ERROR).
+error_code connect_error(tcp::socket& socket) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  return err == 0 ? error_code{} : error_code(err, boost::system::system_category());
+}
 
 // One connection attempt. Its socket is on the caller's executor (the winner is handed over as
 // is); its coroutine runs on the dial's strand.
@@ -238,39 +249,78 @@ asio::awaitable<DialResult> dial_on_strand(std::vector<core::IpAddress> addresse
 // the connect racing the deadline on the caller's executor. A tunnel set-up is a handful of
 // system calls; the general dial's machinery (a strand, two co_spawns, a shared state) cost
 // about as much user-space time again (docs/benchmarks.md, CONNECT set-up).
+// Connects `socket` (already open and non-blocking) to `endpoint` without the reactor when the
+// kernel completes the handshake during connect(2), as it does for loopback and other local
+// destinations: connect, a zero-timeout poll, SO_ERROR. Returns nullopt while still in progress.
+std::optional<error_code> connect_now(tcp::socket& socket, const tcp::endpoint& endpoint) {
+  const int fd = socket.native_handle();
+  int rc;
+  do {
+    rc = ::connect(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size()));
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return error_code{};
+  if (errno != EINPROGRESS) return error_code(errno, boost::system::system_category());
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, 0) != 1) return std::nullopt;
+  return connect_error(socket);
+}
+
+// The common case (one vetted address, a real connect): no strand, no attempt coroutines, and
+// no deadline timer at all when the connection is made at once; otherwise the wait for it races
+// the deadline on the caller's executor. A tunnel set-up is a handful of system calls; the
+// general dial's machinery (a strand, two co_spawns, a shared state) cost about as much
+// user-space time again (docs/benchmarks.md, CONNECT set-up).
 asio::awaitable<DialResult> dial_one(core::IpAddress address, std::uint16_t port,
                                      std::chrono::milliseconds budget) {
   auto ex = co_await asio::this_coro::executor;
   DialResult result;
+  const tcp::endpoint endpoint = to_endpoint(address, port);
   tcp::socket socket(ex);
-  asio::steady_timer deadline(ex, budget);
-  auto [order, connect_ec, timer_ec] =
-      co_await asio::experimental::make_parallel_group(
-          socket.async_connect(to_endpoint(address, port), asio::deferred),
-          deadline.async_wait(asio::deferred))
-          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-  if (order[0] == 0 && !connect_ec) {
-    error_code ignored;
+  error_code ec;
+  socket.open(endpoint.protocol(), ec);
+  if (!ec) socket.native_non_blocking(true, ec);
+  std::optional<error_code> done;
+  if (ec) {
+    done = ec;
+  } else {
+    done = connect_now(socket, endpoint);
+  }
+  bool timed_out = false;
+  if (!done) {
+    asio::steady_timer deadline(ex, budget);
+    auto [order, wait_ec, timer_ec] =
+        co_await asio::experimental::make_parallel_group(
+            socket.async_wait(tcp::socket::wait_write, asio::deferred),
+            deadline.async_wait(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    if (order[0] == 0 && !wait_ec) {
+      done = connect_error(socket);
+    } else if (order[0] == 1 && !timer_ec) {
+      timed_out = true;
+    } else {
+      done = wait_ec ? wait_ec : error_code(asio::error::operation_aborted);
+    }
+  }
+  if (done && !*done) {
     // Tunnels carry interactive protocols (TLS handshakes, SSH): never delay small writes.
-    socket.set_option(tcp::no_delay(true), ignored);
+    socket.set_option(tcp::no_delay(true), ec);
     result.socket.emplace(std::move(socket));
     result.error = DialError::none;
     result.address = address;
     result.index = 0;
     co_return result;
   }
-  error_code ignored;
-  socket.close(ignored);
-  if (order[0] == 1 && !timer_ec) {
+  socket.close(ec);
+  if (timed_out) {
     result.error = DialError::timeout;
     result.last_error = asio::error::timed_out;
-  } else if (connect_ec == asio::error::operation_aborted) {
+  } else if (*done == asio::error::operation_aborted) {
     result.error = DialError::other;  // the awaiting coroutine was cancelled
     result.last_error = asio::error::operation_aborted;
   } else {
-    result.error = classify_connect_error(connect_ec);
+    result.error = classify_connect_error(*done);
     if (result.error == DialError::none) result.error = DialError::other;
-    result.last_error = connect_ec;
+    result.last_error = *done;
   }
   co_return result;
 }
