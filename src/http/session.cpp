@@ -1035,8 +1035,11 @@ class Session {
 }  // namespace
 
 asio::awaitable<void> serve_http_connection(tcp::socket client, SessionContext& ctx,
-                                            UpstreamPool& pool, std::shared_ptr<void> life) {
-  Session<tcp::socket> session(std::move(client), ctx, pool, {}, {}, std::move(life));
+                                            UpstreamPool& pool, std::shared_ptr<void> life,
+                                            std::optional<tcp::endpoint> peer) {
+  Session<tcp::socket> session(std::move(client), ctx, pool,
+                               peer ? runtime::endpoint_text(*peer) : std::string(), {},
+                               std::move(life));
   co_await session.run();
 }
 

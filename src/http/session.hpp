@@ -8,6 +8,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "http/upstream_pool.hpp"
 #include "runtime/runtime.hpp"
@@ -31,9 +32,11 @@ struct SessionContext {
 
 /// `pool` belongs to the I/O thread that runs this session (the client socket's io_context).
 /// `life` (may be null) is kept alive as long as the connection is: past the session's return
-/// while a tunnel it established is open.
-boost::asio::awaitable<void> serve_http_connection(boost::asio::ip::tcp::socket client,
-                                                   SessionContext& ctx, UpstreamPool& pool,
-                                                   std::shared_ptr<void> life = {});
+/// while a tunnel it established is open. `peer`: the client's address as accept(2) gave it
+/// (read from the socket when absent).
+boost::asio::awaitable<void> serve_http_connection(
+    boost::asio::ip::tcp::socket client, SessionContext& ctx, UpstreamPool& pool,
+    std::shared_ptr<void> life = {},
+    std::optional<boost::asio::ip::tcp::endpoint> peer = std::nullopt);
 
 }  // namespace netfence::http

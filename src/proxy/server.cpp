@@ -260,7 +260,7 @@ struct Server::Impl {
     runtime::ConnectionSlot slot;
   };
 
-  asio::awaitable<void> handle(tcp::socket socket, http::UpstreamPool& pool) {
+  asio::awaitable<void> handle(tcp::socket socket, tcp::endpoint peer, http::UpstreamPool& pool) {
     auto life =
         std::make_shared<ConnectionLife>(*this, socket.native_handle(), observe::Listener::http);
     if (!life->slot.held()) {
@@ -271,10 +271,11 @@ struct Server::Impl {
       socket.shutdown(tcp::socket::shutdown_both, ignored);
       co_return;
     }
-    co_await http::serve_http_connection(std::move(socket), *session_ctx, pool, std::move(life));
+    co_await http::serve_http_connection(std::move(socket), *session_ctx, pool, std::move(life),
+                                         peer);
   }
 
-  asio::awaitable<void> handle_socks(tcp::socket socket) {
+  asio::awaitable<void> handle_socks(tcp::socket socket, tcp::endpoint peer) {
     auto life =
         std::make_shared<ConnectionLife>(*this, socket.native_handle(), observe::Listener::socks5);
     if (!life->slot.held()) {
@@ -283,7 +284,7 @@ struct Server::Impl {
       socket.close(ignored);
       co_return;
     }
-    co_await socks::serve_socks5_connection(std::move(socket), *socks_ctx, std::move(life));
+    co_await socks::serve_socks5_connection(std::move(socket), *socks_ctx, std::move(life), peer);
   }
 
   asio::awaitable<void> handle_admin(tcp::socket socket) {
@@ -305,7 +306,9 @@ struct Server::Impl {
     while (!stopping.load()) {
       const std::size_t i = own ? *own : next++ % contexts.size();
       auto& ctx = *contexts[i];
-      auto [ec, socket] = co_await acceptor.async_accept(ctx.get_executor(), kTuple);
+      // The peer's address comes with accept(2): no getpeername per connection.
+      tcp::endpoint peer;
+      auto [ec, socket] = co_await acceptor.async_accept(ctx.get_executor(), peer, kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || stopping.load()) break;
         // EMFILE and friends: back off instead of spinning on a hot error.
@@ -320,10 +323,10 @@ struct Server::Impl {
       socket.set_option(tcp::no_delay(true), ignored);
       switch (kind) {
         case Listener::http:
-          asio::co_spawn(ctx, handle(std::move(socket), *pools[i]), asio::detached);
+          asio::co_spawn(ctx, handle(std::move(socket), peer, *pools[i]), asio::detached);
           break;
         case Listener::socks5:
-          asio::co_spawn(ctx, handle_socks(std::move(socket)), asio::detached);
+          asio::co_spawn(ctx, handle_socks(std::move(socket), peer), asio::detached);
           break;
         case Listener::admin:
           asio::co_spawn(ctx, handle_admin(std::move(socket)), asio::detached);

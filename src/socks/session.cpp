@@ -350,10 +350,11 @@ class UdpAssociation : public std::enable_shared_from_this<UdpAssociation> {
 
 class Session {
  public:
-  Session(tcp::socket client, SessionContext& ctx, std::shared_ptr<void> life)
+  Session(tcp::socket client, SessionContext& ctx, std::shared_ptr<void> life,
+          std::optional<tcp::endpoint> peer)
       : client_(std::move(client)), ctx_(ctx), life_(std::move(life)) {
     error_code ec;
-    auto ep = client_.remote_endpoint(ec);
+    const tcp::endpoint ep = peer ? *peer : client_.remote_endpoint(ec);
     if (!ec) {
       peer_ = runtime::endpoint_text(ep);
       peer_ip_ = net::from_asio(ep.address()).unmapped();
@@ -535,8 +536,9 @@ class Session {
 }  // namespace
 
 asio::awaitable<void> serve_socks5_connection(tcp::socket client, SessionContext& ctx,
-                                              std::shared_ptr<void> life) {
-  Session s(std::move(client), ctx, std::move(life));
+                                              std::shared_ptr<void> life,
+                                              std::optional<tcp::endpoint> peer) {
+  Session s(std::move(client), ctx, std::move(life), peer);
   co_await s.run();
 }
 

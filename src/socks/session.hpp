@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <optional>
 
 #include "runtime/runtime.hpp"
 
@@ -20,9 +21,10 @@ struct SessionContext {
 };
 
 /// `life` (may be null) is kept alive as long as the connection is: past the session's return
-/// while a tunnel it established is open.
-boost::asio::awaitable<void> serve_socks5_connection(boost::asio::ip::tcp::socket client,
-                                                     SessionContext& ctx,
-                                                     std::shared_ptr<void> life = {});
+/// while a tunnel it established is open. `peer`: the client's address as accept(2) gave it
+/// (read from the socket when absent).
+boost::asio::awaitable<void> serve_socks5_connection(
+    boost::asio::ip::tcp::socket client, SessionContext& ctx, std::shared_ptr<void> life = {},
+    std::optional<boost::asio::ip::tcp::endpoint> peer = std::nullopt);
 
 }  // namespace netfence::socks
