@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -24,6 +26,7 @@
 #include "http/wire/target.hpp"
 #include "net/dialer.hpp"
 #include "net/relay.hpp"
+#include "net/splice.hpp"
 #include "net/stream_io.hpp"
 #include "runtime/decide.hpp"
 #include "runtime/endpoint.hpp"
@@ -54,6 +57,9 @@ constexpr std::size_t kHeadChunk = 4 * 1024;
 /// Response body reads: large enough to take a 64 KiB body in one read, small for small bodies.
 constexpr std::size_t kBodyChunkMin = 16 * 1024;
 constexpr std::size_t kBodyChunkMax = 64 * 1024;
+/// Sized bodies at least this large pass through with splice(2); a pipe holds 64 KiB.
+constexpr std::uint64_t kSpliceBodyMin = 16 * 1024;
+constexpr std::size_t kSpliceBodyMax = 64 * 1024;
 
 using net::read_more;
 using net::send;
@@ -884,6 +890,64 @@ class Session {
     }
   }
 
+  // A sized response body that passes through unchanged moves socket → pipe → socket inside the
+  // kernel: no user-space copy, no zero-filled read buffer (docs/benchmarks.md, 64 KiB GET). The
+  // pipe is this thread's spare (UpstreamPool). nullopt: splice was refused before a byte moved,
+  // copy instead.
+  asio::awaitable<std::optional<bool>> splice_body(tcp::socket& up, std::uint64_t left,
+                                                   std::chrono::seconds idle) {
+    net::Pipe pipe = pool_.take_pipe();
+    if (!pipe.is_open() && pipe.open()) co_return std::nullopt;
+    error_code ec;
+    for (tcp::socket* s : {&up, &client_}) {
+      if (!s->native_non_blocking()) s->native_non_blocking(true, ec);
+      if (ec) co_return std::nullopt;
+    }
+    bool moved_any = false;
+    std::size_t in_pipe = 0;
+    while (left > 0 || in_pipe > 0) {
+      if (in_pipe == 0) {
+        const auto max = static_cast<std::size_t>(std::min<std::uint64_t>(left, kSpliceBodyMax));
+        const net::SpliceResult in = net::splice_in(up.native_handle(), pipe, max);
+        if (in.error == asio::error::would_block) {
+          // Readiness by a one-byte peek: tried at once, then queued without an epoll re-arm.
+          char byte = 0;
+          asio::steady_timer deadline(client_.get_executor(), idle);
+          auto [order, read_ec, n, timer_ec] =
+              co_await asio::experimental::make_parallel_group(
+                  up.async_receive(asio::buffer(&byte, 1), tcp::socket::message_peek,
+                                   asio::deferred),
+                  deadline.async_wait(asio::deferred))
+                  .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+          if (n == 0) co_return false;  // deadline, EOF before the whole body, or an error
+          continue;
+        }
+        if (in.error && !moved_any && net::splice_unsupported(in.error)) co_return std::nullopt;
+        if (in.error || in.bytes == 0) co_return false;  // reset, or the origin closed early
+        moved_any = true;
+        in_pipe = in.bytes;
+        left -= in.bytes;
+      }
+      const net::SpliceResult out = net::splice_out(pipe, client_.native_handle(), in_pipe);
+      if (out.error == asio::error::would_block) {
+        auto [wait_ec] = co_await client_.async_wait(tcp::socket::wait_write, kTuple);
+        if (wait_ec) co_return false;
+        continue;
+      }
+      if (out.error) co_return false;  // the pipe may hold bytes: it is closed, not kept
+      in_pipe -= out.bytes;
+    }
+    pool_.give_pipe(std::move(pipe));
+    co_return true;
+  }
+
+  // SIGPIPE must not be at its default action for splice (see net/splice.hpp); asked once per
+  // client connection.
+  bool splice_allowed() {
+    if (!splice_allowed_) splice_allowed_ = net::sigpipe_handled();
+    return *splice_allowed_;
+  }
+
   // Streams the request body from the client to the upstream, re-framed (SPEC §8.3).
   template <class Upstream>
   asio::awaitable<bool> send_body(Upstream& up, const BodyFraming& framing,
@@ -940,6 +1004,13 @@ class Session {
         co_return true;
       case BodyFraming::Kind::content_length: {
         std::uint64_t left = framing.length;
+        if constexpr (std::is_same_v<Client, tcp::socket> &&
+                      std::is_same_v<Upstream, tcp::socket>) {
+          if (!chunk_to_client && ubuf.empty() && left >= kSpliceBodyMin && splice_allowed()) {
+            const std::optional<bool> spliced = co_await splice_body(up, left, idle);
+            if (spliced) co_return *spliced;
+          }
+        }
         while (left > 0) {
           if (ubuf.empty()) {
             // Up to 64 KiB per read: a large body moves in a few reads and writes, not one per
@@ -1010,6 +1081,7 @@ class Session {
   std::string buf_;  // client bytes received and not yet consumed
   std::optional<MitmTunnel> mitm_;
   std::shared_ptr<void> life_;  // the connection's registration: handed on to a relay
+  std::optional<bool> splice_allowed_;
   std::optional<ssl::stream<tcp::socket>> mitm_upstream_;  // one per tunnel, re-opened on close
   std::optional<std::string> unix_host_;  // set while a request goes to a unix socket
   struct ViaProxy {

@@ -84,4 +84,16 @@ void UpstreamPool::give(std::string host, std::uint16_t port, core::IpAddress ad
   entries_.insert(pos, Entry{std::move(host), port, address, std::move(socket), idle_since});
 }
 
+net::Pipe UpstreamPool::take_pipe() {
+  if (pipes_.empty()) return {};
+  net::Pipe p = std::move(pipes_.back());
+  pipes_.pop_back();
+  return p;
+}
+
+void UpstreamPool::give_pipe(net::Pipe pipe) {
+  constexpr std::size_t kSparePipes = 4;  // concurrent large responses per thread worth a pipe
+  if (pipe.is_open() && pipes_.size() < kSparePipes) pipes_.push_back(std::move(pipe));
+}
+
 }  // namespace netfence::http

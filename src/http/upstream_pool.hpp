@@ -13,8 +13,10 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/ip_address.hpp"
+#include "net/splice.hpp"
 
 namespace netfence::http {
 
@@ -62,6 +64,13 @@ class UpstreamPool {
 
   std::size_t size() const { return entries_.size(); }
 
+  /// A spare, empty splice pipe of this thread, or a closed Pipe when there is none (the caller
+  /// opens one). Pass-through response bodies borrow it for one response.
+  net::Pipe take_pipe();
+  /// Keeps an empty pipe for the next response (a few per thread; the rest are closed). A pipe
+  /// that may still hold bytes must be closed instead.
+  void give_pipe(net::Pipe pipe);
+
  private:
   struct Entry {
     std::string host;
@@ -74,6 +83,7 @@ class UpstreamPool {
 
   Limits limits_;
   std::deque<Entry> entries_;  // oldest first; small, scanned linearly
+  std::vector<net::Pipe> pipes_;
 };
 
 }  // namespace netfence::http

@@ -455,6 +455,40 @@ TEST_F(Forwarding, TruncatedResponseBodyClosesTheClientConnection) {
   EXPECT_TRUE(rest.has_value()) << "client connection not closed";
 }
 
+// Large sized bodies pass through with splice(2) and a pipe kept per I/O thread: several in a
+// row on one client connection (the pipe is reused), then a small one (copied), all intact.
+TEST_F(Forwarding, LargeBodiesBackToBackOnOneConnection) {
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 3; ++i) bodies.push_back(random_bytes((200 << 10) + 1000 * i));
+  bodies.push_back("small");
+  origin_->set_handler([&bodies](const OriginRequest& r) {
+    const std::size_t i = static_cast<std::size_t>(r.target.back() - '0');
+    return OriginResponse::text(bodies.at(i));
+  });
+  auto c = client();
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    ASSERT_TRUE(c->send(get("/b" + std::to_string(i))));
+    auto r = c->read_response(20s);
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(r->body == bodies[i]) << i << ": size " << r->body.size();
+  }
+  EXPECT_EQ(origin_->connection_count(), 1u) << "the origin connection was not kept";
+}
+
+// The same break as above in the middle of a large body (the splice path): the client sees the
+// connection close, never a complete response.
+TEST_F(Forwarding, TruncatedLargeResponseBodyClosesTheClientConnection) {
+  origin_->respond_with(OriginResponse::raw_bytes(
+      "HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n" + std::string(150000, 'x')));
+  auto c = client();
+  ASSERT_TRUE(c->send(get("/")));
+  auto r = c->read_response(5s);
+  EXPECT_FALSE(r.has_value()) << "a complete response from a truncated body";
+  auto rest = c->read_until_close(5s);
+  EXPECT_TRUE(rest.has_value()) << "client connection not closed";
+}
+
 // §8.3: an upstream response head over the limits → 502.
 TEST_F(Forwarding, OversizedUpstreamResponseHeadIs502) {
   origin_->respond_with(OriginResponse::raw_bytes(
