@@ -87,7 +87,7 @@ class SocketRelay : public std::enable_shared_from_this<SocketRelay> {
   struct Direction {
     tcp::socket* from = nullptr;
     tcp::socket* to = nullptr;
-    std::string initial;
+    std::string outgoing;  // the initial bytes, later pipe bytes re-sent by copying
     std::uint64_t RelayStats::*counter = nullptr;
     Pipe pipe;
     std::size_t capacity = kPipeSize;
@@ -99,7 +99,6 @@ class SocketRelay : public std::enable_shared_from_this<SocketRelay> {
     bool regrow = false;     // was enlarged before its last wait: enlarge again on input
     char peek = 0;
     std::unique_ptr<char[]> buffer;  // the copying path's buffer, only while data moves
-    std::string spill;               // pipe bytes re-sent by copying after splice was refused
     Clock::time_point wait_started{};
   };
   enum class Step : std::uint8_t { more, wait, pending, done };
@@ -109,6 +108,8 @@ class SocketRelay : public std::enable_shared_from_this<SocketRelay> {
     return asio::bind_executor(executor_, std::forward<F>(f));
   }
   void begin(int i);
+  /// Writes the direction's `outgoing` bytes, frees them, then continues with `next`.
+  void send_outgoing(int i, void (SocketRelay::*next)(int));
   void wait(int i);
   void on_readable(int i, const error_code& ec);
   void pump(int i);
@@ -234,11 +235,11 @@ SocketRelay::SocketRelay(tcp::socket a, tcp::socket b, RelayOptions&& options, R
       done_(std::move(done)) {
   dirs_[0].from = &a_;
   dirs_[0].to = &b_;
-  dirs_[0].initial = std::move(options.to_b);
+  dirs_[0].outgoing = std::move(options.to_b);
   dirs_[0].counter = &RelayStats::a_to_b;
   dirs_[1].from = &b_;
   dirs_[1].to = &a_;
-  dirs_[1].initial = std::move(options.to_a);
+  dirs_[1].outgoing = std::move(options.to_a);
   dirs_[1].counter = &RelayStats::b_to_a;
   for (auto& d : dirs_) d.splice = options.allow_splice;
 }
@@ -293,20 +294,24 @@ void SocketRelay::expire() {
 
 void SocketRelay::begin(int i) {
   Direction& d = dirs_[i];
-  if (d.initial.empty()) {
+  if (d.outgoing.empty()) {
     // A moved-in read buffer may be empty yet hold its capacity (16 KiB): give it back now.
-    std::string().swap(d.initial);
+    std::string().swap(d.outgoing);
     return wait(i);
   }
-  asio::async_write(*d.to, asio::buffer(d.initial),
-                    bind([self = shared_from_this(), i](const error_code& ec, std::size_t n) {
-                      Direction& dir = self->dirs_[i];
-                      self->stats_.*dir.counter += n;
+  send_outgoing(i, &SocketRelay::wait);
+}
+
+void SocketRelay::send_outgoing(int i, void (SocketRelay::*next)(int)) {
+  asio::async_write(*dirs_[i].to, asio::buffer(dirs_[i].outgoing),
+                    bind([self = shared_from_this(), i, next](const error_code& ec, std::size_t n) {
+                      Direction& d = self->dirs_[i];
+                      self->stats_.*d.counter += n;
                       self->touch();
-                      std::string().swap(dir.initial);
+                      std::string().swap(d.outgoing);  // released before a possibly long relay
                       if (self->ended_) return;
                       if (ec) return self->finish(RelayEnd::error, ec);
-                      self->wait(i);
+                      ((*self).*next)(i);
                     }));
 }
 
@@ -421,10 +426,10 @@ SocketRelay::Step SocketRelay::copy_out_of_pipe(int i) {
   // Recover the bytes already in the pipe, send them by copying, and copy from now on.
   Direction& d = dirs_[i];
   d.splice = false;
-  d.spill.resize(d.in_pipe);
+  d.outgoing.resize(d.in_pipe);
   std::size_t got = 0;
-  while (got < d.spill.size()) {
-    const SpliceResult r = drain_pipe(d.pipe, d.spill.data() + got, d.spill.size() - got);
+  while (got < d.outgoing.size()) {
+    const SpliceResult r = drain_pipe(d.pipe, d.outgoing.data() + got, d.outgoing.size() - got);
     if (r.error) {
       finish(RelayEnd::error, r.error);
       return Step::done;
@@ -433,16 +438,7 @@ SocketRelay::Step SocketRelay::copy_out_of_pipe(int i) {
   }
   d.in_pipe = 0;
   release(d);
-  asio::async_write(*d.to, asio::buffer(d.spill),
-                    bind([self = shared_from_this(), i](const error_code& ec, std::size_t n) {
-                      Direction& dir = self->dirs_[i];
-                      self->stats_.*dir.counter += n;
-                      self->touch();
-                      std::string().swap(dir.spill);
-                      if (self->ended_) return;
-                      if (ec) return self->finish(RelayEnd::error, ec);
-                      self->pump(i);
-                    }));
+  send_outgoing(i, &SocketRelay::pump);
   return Step::pending;
 }
 
