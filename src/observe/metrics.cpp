@@ -112,7 +112,8 @@ class Writer {
     char buf[64];
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
     if (ec != std::errc{}) end = buf;  // cannot happen with 64 bytes
-    out_.append(buf, end);
+    // (pointer, length), not (first, last): g++ 12 warns falsely on the iterator form (-Wrestrict).
+    out_.append(buf, static_cast<std::size_t>(end - buf));
   }
 
   std::string& out_;
