@@ -582,25 +582,22 @@ class Session {
       co_return;
     } else {
       release_held();  // see handle_connect
-      auto control = std::make_shared<net::RelayControl>();
-      auto reg = std::make_shared<runtime::TunnelRegistration>(ctx_.rt, kind,
-                                                               [control] { control->stop(); });
-      net::RelayOptions opts;
-      opts.idle_timeout = std::chrono::seconds(idle_timeout_s);
-      opts.to_b = std::move(to_upstream);
-      opts.to_a = std::move(to_client);
-      opts.control = control;
-      opts.single_threaded_executor = true;  // one io_context per I/O thread
       buf_.clear();
       if constexpr (std::is_same_v<Upstream, tcp::socket>) {
         // The relay owns both sockets from here; this session's coroutines return and free
         // their frames while the tunnel stays open (SPEC §19 memory per idle tunnel).
-        opts.pipe_budget = ctx_.rt.pipe_budget();
-        net::start_relay(std::move(client_), std::move(upstream), std::move(opts),
-                         [&rt = ctx_.rt, reg, life = life_](const net::RelayStats& stats) {
-                           runtime::count_relayed(rt, stats);
-                         });
+        runtime::start_tunnel(ctx_.rt, kind, std::move(client_), std::move(upstream),
+                              std::move(to_upstream), std::move(to_client),
+                              std::chrono::seconds(idle_timeout_s), life_);
       } else {
+        auto control = std::make_shared<net::RelayControl>();
+        runtime::TunnelRegistration reg(ctx_.rt, kind, [control] { control->stop(); });
+        net::RelayOptions opts;
+        opts.idle_timeout = std::chrono::seconds(idle_timeout_s);
+        opts.to_b = std::move(to_upstream);
+        opts.to_a = std::move(to_client);
+        opts.control = control;
+        opts.single_threaded_executor = true;  // one io_context per I/O thread
         const net::RelayStats stats =
             co_await net::relay_streams(client_, upstream, std::move(opts));
         runtime::count_relayed(ctx_.rt, stats);

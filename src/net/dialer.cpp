@@ -104,6 +104,37 @@ core::IpAddress from_asio(const asio::ip::address& address) noexcept {
 
 namespace {
 
+// The winner of a dial, made ready for a tunnel.
+DialResult connected(tcp::socket socket, const core::IpAddress& address, std::size_t index) {
+  DialResult result;
+  error_code ignored;
+  // Tunnels carry interactive protocols (TLS handshakes, SSH): never delay small writes.
+  socket.set_option(tcp::no_delay(true), ignored);
+  result.socket.emplace(std::move(socket));
+  result.error = DialError::none;
+  result.address = address;
+  result.index = index;
+  return result;
+}
+
+// A dial that produced no connection: cancelled by the caller, out of budget, or failed with
+// `last` (the last attempt's error).
+DialResult not_connected(bool cancelled, bool timed_out, const error_code& last) {
+  DialResult result;
+  if (cancelled) {
+    result.error = DialError::other;
+    result.last_error = asio::error::operation_aborted;
+  } else if (timed_out) {
+    result.error = DialError::timeout;
+    result.last_error = asio::error::timed_out;
+  } else {
+    result.error = classify_connect_error(last);
+    if (result.error == DialError::none) result.error = DialError::other;
+    result.last_error = last;
+  }
+  return result;
+}
+
 // The outcome of a finished non-blocking connect (SO_ERROR).
 error_code connect_error(tcp::socket& socket) {
   int err = 0;
@@ -223,32 +254,12 @@ asio::awaitable<DialResult> dial_on_strand(std::vector<core::IpAddress> addresse
   }
 
   if (st->winner) {
-    Attempt& at = *st->attempts[*st->winner];
-    error_code ignored;
-    // Tunnels carry interactive protocols (TLS handshakes, SSH): never delay small writes.
-    at.socket.set_option(tcp::no_delay(true), ignored);
-    result.socket.emplace(std::move(at.socket));
-    result.error = DialError::none;
-    result.address = addresses[*st->winner];
-    result.index = *st->winner;
-  } else if (cancelled) {
-    result.error = DialError::other;
-    result.last_error = asio::error::operation_aborted;
-  } else if (timed_out) {
-    result.error = DialError::timeout;
-    result.last_error = asio::error::timed_out;
-  } else {
-    result.error = classify_connect_error(st->last_error);
-    if (result.error == DialError::none) result.error = DialError::other;
-    result.last_error = st->last_error;
+    co_return connected(std::move(st->attempts[*st->winner]->socket), addresses[*st->winner],
+                        *st->winner);
   }
-  co_return result;
+  co_return not_connected(cancelled, timed_out, st->last_error);
 }
 
-// The common case (one vetted address, a real connect): no strand, no attempt coroutines, just
-// the connect racing the deadline on the caller's executor. A tunnel set-up is a handful of
-// system calls; the general dial's machinery (a strand, two co_spawns, a shared state) cost
-// about as much user-space time again (docs/benchmarks.md, CONNECT set-up).
 // Connects `socket` (already open and non-blocking) to `endpoint` without the reactor when the
 // kernel completes the handshake during connect(2), as it does for loopback and other local
 // destinations: connect, a zero-timeout poll, SO_ERROR. Returns nullopt while still in progress.
@@ -273,7 +284,6 @@ std::optional<error_code> connect_now(tcp::socket& socket, const tcp::endpoint& 
 asio::awaitable<DialResult> dial_one(core::IpAddress address, std::uint16_t port,
                                      std::chrono::milliseconds budget) {
   auto ex = co_await asio::this_coro::executor;
-  DialResult result;
   const tcp::endpoint endpoint = to_endpoint(address, port);
   tcp::socket socket(ex);
   error_code ec;
@@ -301,28 +311,10 @@ asio::awaitable<DialResult> dial_one(core::IpAddress address, std::uint16_t port
       done = wait_ec ? wait_ec : error_code(asio::error::operation_aborted);
     }
   }
-  if (done && !*done) {
-    // Tunnels carry interactive protocols (TLS handshakes, SSH): never delay small writes.
-    socket.set_option(tcp::no_delay(true), ec);
-    result.socket.emplace(std::move(socket));
-    result.error = DialError::none;
-    result.address = address;
-    result.index = 0;
-    co_return result;
-  }
+  if (done && !*done) co_return connected(std::move(socket), address, 0);
   socket.close(ec);
-  if (timed_out) {
-    result.error = DialError::timeout;
-    result.last_error = asio::error::timed_out;
-  } else if (*done == asio::error::operation_aborted) {
-    result.error = DialError::other;  // the awaiting coroutine was cancelled
-    result.last_error = asio::error::operation_aborted;
-  } else {
-    result.error = classify_connect_error(*done);
-    if (result.error == DialError::none) result.error = DialError::other;
-    result.last_error = *done;
-  }
-  co_return result;
+  const bool cancelled = done && *done == asio::error::operation_aborted;
+  co_return not_connected(cancelled, timed_out, done.value_or(error_code{}));
 }
 
 asio::awaitable<DialResult> dial_impl(std::vector<core::IpAddress> addresses, std::uint16_t port,

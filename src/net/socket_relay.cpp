@@ -17,7 +17,6 @@
 // without carrying a byte never creates a pipe.
 #include <fcntl.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -32,7 +31,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/intrusive/list.hpp>
 #include <cerrno>
-#include <csignal>
 #include <limits>
 #include <optional>
 
@@ -474,7 +472,6 @@ void SocketRelay::half_close(int i) {
   Direction& d = dirs_[i];
   d.eof = true;
   release(d);
-  d.buffer.reset();
   error_code ignored;
   d.to->shutdown(tcp::socket::shutdown_send, ignored);
   if (dirs_[1 - i].eof) finish(RelayEnd::eof);

@@ -321,4 +321,21 @@ void count_relayed(Runtime& rt, const net::RelayStats& stats) {
   rt.metrics().add_bytes(observe::Direction::target_to_client, stats.b_to_a);
 }
 
+void start_tunnel(Runtime& rt, TunnelKind kind, net::tcp::socket client, net::tcp::socket upstream,
+                  std::string to_upstream, std::string to_client, std::chrono::seconds idle_timeout,
+                  std::shared_ptr<void> life) {
+  auto control = std::make_shared<net::RelayControl>();
+  auto reg = std::make_shared<TunnelRegistration>(rt, kind, [control] { control->stop(); });
+  net::RelayOptions opts;
+  opts.idle_timeout = idle_timeout;
+  opts.to_b = std::move(to_upstream);
+  opts.to_a = std::move(to_client);
+  opts.control = std::move(control);
+  opts.pipe_budget = rt.pipe_budget();
+  opts.single_threaded_executor = true;  // one io_context per I/O thread
+  net::start_relay(std::move(client), std::move(upstream), std::move(opts),
+                   [&rt, reg = std::move(reg), life = std::move(life)](
+                       const net::RelayStats& stats) { count_relayed(rt, stats); });
+}
+
 }  // namespace netfence::runtime

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
 #include <string>
 
 #include "net/dialer.hpp"
@@ -52,5 +54,14 @@ boost::asio::awaitable<net::DialResult> dial_through_upstream(Runtime& rt,
 
 /// Adds a finished relay's byte counts to netfence_bytes_relayed_total (a = client side).
 void count_relayed(Runtime& rt, const net::RelayStats& stats);
+
+/// Relays an established tunnel (CONNECT, SOCKS5 CONNECT, plain websocket upgrade) between two
+/// sockets of the caller's I/O thread and returns at once (net::start_relay): registered so a
+/// mode switch or shutdown stops it, counted by count_relayed when it ends, and keeping `life`
+/// (the client connection's registration and max_connections slot) alive until then.
+void start_tunnel(Runtime& rt, TunnelKind kind, boost::asio::ip::tcp::socket client,
+                  boost::asio::ip::tcp::socket upstream, std::string to_upstream,
+                  std::string to_client, std::chrono::seconds idle_timeout,
+                  std::shared_ptr<void> life);
 
 }  // namespace netfence::runtime

@@ -462,22 +462,11 @@ class Session {
                                         ec ? std::uint16_t{0} : local.port());
     if (co_await net::send(client_, std::move(ok))) co_return;
 
-    auto control = std::make_shared<net::RelayControl>();
-    auto reg = std::make_shared<runtime::TunnelRegistration>(
-        ctx_.rt, runtime::TunnelKind::socks5_tcp, [control] { control->stop(); });
-    net::RelayOptions opts;
-    opts.idle_timeout = std::chrono::seconds(snapshot->config->idle_timeout_s);
-    opts.to_b = std::move(buf_);
-    opts.to_a = std::move(dialed.early_data);
-    opts.control = control;
-    opts.pipe_budget = ctx_.rt.pipe_budget();
-    opts.single_threaded_executor = true;  // one io_context per I/O thread
-    buf_.clear();
     // The relay owns both sockets from here; this session's coroutines return (SPEC §19).
-    net::start_relay(std::move(client_), std::move(*dialed.socket), std::move(opts),
-                     [&rt = ctx_.rt, reg, life = life_](const net::RelayStats& stats) {
-                       runtime::count_relayed(rt, stats);
-                     });
+    runtime::start_tunnel(ctx_.rt, runtime::TunnelKind::socks5_tcp, std::move(client_),
+                          std::move(*dialed.socket), std::move(buf_), std::move(dialed.early_data),
+                          std::chrono::seconds(snapshot->config->idle_timeout_s), life_);
+    buf_.clear();
   }
 
   asio::awaitable<void> associate(const wire::Request& req) {

@@ -156,22 +156,15 @@ std::string serialize_response_head(int version_minor, int status, std::string_v
                                     const Headers& headers) {
   // "HTTP/1.x NNN " by hand: snprintf showed in the per-request profile.
   const int code = (status >= 0 && status <= 999) ? status : 500;
-  const char line[13] = {'H',
-                         'T',
-                         'T',
-                         'P',
-                         '/',
-                         '1',
-                         '.',
-                         version_minor == 0 ? '0' : '1',
-                         ' ',
-                         static_cast<char>('0' + code / 100),
-                         static_cast<char>('0' + code / 10 % 10),
-                         static_cast<char>('0' + code % 10),
-                         ' '};
+  char line[] = "HTTP/1.1 000 ";
+  if (version_minor == 0) line[7] = '0';
+  line[9] = static_cast<char>('0' + code / 100);
+  line[10] = static_cast<char>('0' + code / 10 % 10);
+  line[11] = static_cast<char>('0' + code % 10);
   std::string out;
-  out.reserve(sizeof line + reason.size() + 2 + fields_size(headers));
-  out.append(line, sizeof line);
+  constexpr std::size_t kLine = sizeof line - 1;  // without the terminating NUL
+  out.reserve(kLine + reason.size() + 2 + fields_size(headers));
+  out.append(line, kLine);
   out.append(reason);
   out.append("\r\n");
   append_fields(out, headers);
