@@ -900,6 +900,33 @@ TEST_F(Socks, MaxConnectionsSharedWithHttp) {
   EXPECT_TRUE(ok) << "slot not released after the SOCKS5 client left";
 }
 
+// §8.6: an established SOCKS5 tunnel keeps its connection slot after the session hands its
+// sockets to the relay, and gives it back when it closes.
+TEST_F(Socks, OpenTunnelKeepsItsConnectionSlot) {
+  start_stream_origin();
+  start(origin_config("max_connections = 1\n"));
+  auto tunnel = open_tunnel();
+  ASSERT_FALSE(HasFailure());
+  {
+    auto over = socks_client();
+    over->send(greeting({kNoAuth}));  // may already fail: the server closes at once
+    auto rest = over->read_until_close(3s);
+    ASSERT_TRUE(rest.has_value()) << "over-limit SOCKS5 connection not closed";
+    EXPECT_EQ(hex(*rest), "");
+  }
+  ASSERT_TRUE(tunnel->send("pong"));
+  EXPECT_EQ(tunnel->read_exact(4, 5s).value_or(""), "pong") << "the tunnel itself still works";
+  tunnel->close();
+  bool ok = false;
+  for (int i = 0; i < 50 && !ok; ++i) {
+    std::this_thread::sleep_for(20ms);
+    RawClient again;
+    ok = again.connect(sport()) && again.send(greeting({kNoAuth})) &&
+         again.read_exact(2, 1s).value_or("") == bytes({5, 0});
+  }
+  EXPECT_TRUE(ok) << "slot not released after the tunnel closed";
+}
+
 // §8.4 via §9.3: an idle SOCKS5 tunnel closes after idle_timeout_s.
 TEST_F(Socks, IdleTunnelClosesAfterIdleTimeout) {
   start_stream_origin();
